@@ -1,0 +1,66 @@
+"""The `harness` command: it parses arguments and calls the modules; it computes nothing itself."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from harness.errors import HarnessError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compare candidate base models on your own data, fine-tune them with LoRA, and gate regressions.")
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+    _state["debug"] = debug
+    if not debug:
+        _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    """Library load reports and warnings drown the progress lines; --debug shows them."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def _register() -> None:
+    from harness.cli import run_commands, score_commands, suite_commands  # noqa: F401
+
+    for optional in ("gate_commands", "review_commands", "report_commands", "bench_commands"):
+        try:
+            __import__(f"harness.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"harness.cli.{optional}":
+                raise
+
+
+def main() -> None:
+    _register()
+    try:
+        app(standalone_mode=False)
+    except HarnessError as exc:
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

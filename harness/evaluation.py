@@ -1,0 +1,74 @@
+"""Evaluate one (predictor, suite): predictions, per-example metric statistics, scores with intervals."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from harness.config import EvaluationConfig
+from harness.metrics import get_metric
+from harness.metrics.stats import bootstrap_intervals
+from harness.predict import Predictor, predict
+from harness.records import ItemResult, MetricStats, Prediction, Score
+from harness.suites import Example, Suite
+
+
+def metric_inputs(metric_kind: str, suite: Suite, examples: list[Example], preds: list[Prediction]):
+    """Predictions, references and label set in the form a metric family expects."""
+    if metric_kind == "label":
+        if suite.kind == "classification":
+            labels = list(suite.config.labels or [])
+            return [p.output if not p.error else "" for p in preds], [str(e.reference) for e in examples], labels
+        width = max(len(e.choices) for e in examples)
+        labels = [str(i) for i in range(width)]
+        outs = [str(p.choice_index) if p.choice_index is not None else "" for p in preds]
+        return outs, [str(e.answer) for e in examples], labels
+    refs = [e.reference for e in examples]
+    return [p.output for p in preds], refs, None
+
+
+def compute_stats(suite: Suite, examples: list[Example], preds: list[Prediction]) -> list[tuple[object, MetricStats]]:
+    out = []
+    for ref in suite.config.metrics:
+        metric = get_metric(ref.name, **ref.options)
+        hyps, refs, labels = metric_inputs(metric.kind, suite, examples, preds)
+        stats = np.asarray(metric.example_stats(hyps, refs, labels=labels), dtype="float64")
+        options = json.dumps(ref.options, sort_keys=True)
+        out.append((metric, MetricStats(ref.name, options, list(metric.stat_names), stats)))
+    return out
+
+
+def scores_with_intervals(computed, cfg: EvaluationConfig, seed: int) -> list[Score]:
+    scores = []
+    for metric, ms in computed:
+        intervals = bootstrap_intervals(metric, ms.stats, n_resamples=cfg.bootstrap_resamples,
+                                        confidence=cfg.confidence, seed=seed)
+        for name, iv in intervals.items():
+            scores.append(Score(ms.metric, ms.options_json, name, iv.value, iv.low, iv.high, iv.n, iv.method,
+                                iv.confidence, metric.signature))
+    return scores
+
+
+def evaluate_item(predictor: Predictor, suite: Suite, cfg: EvaluationConfig, seed: int, key: dict) -> ItemResult:
+    started = time.perf_counter()
+    examples = suite.examples("test", cfg.max_examples)
+    preds = predict(predictor, suite, examples, cfg.batch_size)
+    model_s = time.perf_counter() - started
+    computed = compute_stats(suite, examples, preds)
+    failed = sum(1 for p in preds if p.error)
+    status, reason = "done", None
+    if examples and failed / len(examples) > cfg.max_failure_rate:
+        status = "failed"
+        reason = f"{failed} of {len(examples)} examples failed (max_failure_rate {cfg.max_failure_rate})"
+    return ItemResult(**key, status=status, reason=reason, dataset_fingerprint=suite.fingerprint,
+                      predictions=preds, stats=[ms for _, ms in computed],
+                      scores=scores_with_intervals(computed, cfg, seed),
+                      wall_s=time.perf_counter() - started, model_s=model_s)
+
+
+def dataset_row(suite: Suite) -> dict:
+    return {"fingerprint": suite.fingerprint, "suite": suite.name, "path": str(suite.path),
+            "n_train": len(suite.rows.get("train", [])), "n_validation": len(suite.rows.get("validation", [])),
+            "n_test": len(suite.rows.get("test", []))}

@@ -1,0 +1,185 @@
+"""LoRA fine-tuning with peft: a training loop that reads top to bottom.
+
+Causal LMs learn prompt -> completion with the loss on completion tokens only. Encoders learn a
+classification (or multiple-choice) head plus LoRA adapters. Training logs the loss every step and
+the validation loss every `eval_every` steps, and saves the adapter with a content hash.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.config import LoraConfig
+from harness.finetune_data import causal_rows, collate_causal, length_batches
+from harness.finetune_encoder import EncoderTask
+from harness.models import LoadedModel, hash_files
+from harness.predict import Predictor
+from harness.records import TrainingResult
+from harness.suites import Suite
+
+AUTO_TARGETS = {
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "gpt2": ["c_attn", "c_proj"],
+    "gpt_neox": ["query_key_value", "dense"],
+    "bert": ["query", "key", "value", "dense"],
+    "roberta": ["query", "key", "value", "dense"],
+    "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin"],
+}
+
+Progress = Callable[[int, int, float], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def target_modules(model_type: str, lora: LoraConfig) -> list[str] | None:
+    if lora.target_modules != "auto":
+        return list(lora.target_modules)
+    return AUTO_TARGETS.get(model_type)  # None lets peft pick its own default for the architecture
+
+
+def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out_dir: Path, run_id: str,
+               candidate: str, progress: Progress | None = None) -> tuple[Predictor, TrainingResult]:
+    """Train one adapter for (candidate, suite); returns a predictor using it and the training record."""
+    seed_everything(seed)
+    task = CausalTask(base, suite, lora) if base.kind == "causal" else EncoderTask(base, suite, lora)
+    model = task.build_model(target_modules(base.model.config.model_type, lora))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    train_rows = task.rows("train", lora.max_train_examples)
+    val_rows = task.rows("validation", lora.max_eval_examples)
+    steps = lora.steps or max(1, math.ceil((lora.epochs or 1.0) * len(train_rows) / lora.batch_size))
+    log, stats = _loop(model, task, train_rows, val_rows, lora, steps, seed, progress)
+    model.eval()
+    adapter_dir = out_dir / "adapter"
+    model.save_pretrained(adapter_dir)
+    files = sorted(p for p in adapter_dir.rglob("*") if p.is_file())
+    val_losses = [e["loss"] for e in log if e["split"] == "validation"]
+    train_losses = [e["loss"] for e in log if e["split"] == "train"]
+    result = TrainingResult(
+        run_id, candidate, suite.name, str(adapter_dir), hash_files(files), trainable, total, steps,
+        stats["tokens"], stats["tokens"] / max(stats["train_s"], 1e-9), stats["wall_s"], peak_memory_mb(base.device),
+        float(np.mean(train_losses[-5:])), val_losses[-1] if val_losses else None, log,
+    )
+    return task.predictor(model), result
+
+
+def _loop(model: Any, task: Any, train_rows: list, val_rows: list, lora: LoraConfig, steps: int, seed: int,
+          progress: Progress | None) -> tuple[list[dict], dict]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lora.learning_rate, weight_decay=lora.weight_decay)
+    warmup = int(steps * lora.warmup_ratio)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+    )
+    lengths = [task.length(r) for r in train_rows]
+    log: list[dict] = []
+    started, train_s, tokens, step, epoch = time.perf_counter(), 0.0, 0, 0, 0
+    while step < steps:
+        for batch_idx in length_batches(lengths, lora.batch_size, seed + epoch, lora.group_by_length):
+            if step >= steps:
+                break
+            tick = time.perf_counter()
+            model.train()
+            batch = task.collate([train_rows[i] for i in batch_idx])
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            train_s += time.perf_counter() - tick
+            tokens += int(batch["attention_mask"].sum())
+            step += 1
+            log.append({"step": step, "split": "train", "loss": float(loss), "elapsed_s": time.perf_counter() - started})
+            if val_rows and (step % lora.eval_every == 0 or step == steps):
+                val = evaluate_loss(model, task, val_rows, lora.batch_size)
+                log.append({"step": step, "split": "validation", "loss": val, "elapsed_s": time.perf_counter() - started})
+            if progress:
+                progress(step, steps, float(loss))
+        epoch += 1
+    return log, {"tokens": tokens, "train_s": train_s, "wall_s": time.perf_counter() - started}
+
+
+@torch.no_grad()
+def evaluate_loss(model: Any, task: Any, rows: list, batch_size: int) -> float:
+    """Mean loss over the validation rows, weighting each batch by its number of target tokens."""
+    model.eval()
+    total, weight = 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        batch = task.collate(rows[start : start + batch_size])
+        n = task.target_count(batch)
+        total += float(model(**batch).loss) * n
+        weight += n
+    return total / max(weight, 1)
+
+
+def peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class CausalTask:
+    """Supervised fine-tuning of a causal LM on prompt -> completion."""
+
+    def __init__(self, base: LoadedModel, suite: Suite, lora: LoraConfig):
+        self.base, self.suite, self.lora = base, suite, lora
+
+    def build_model(self, targets: list[str] | None) -> Any:
+        from peft import LoraConfig as PeftLora
+        from peft import TaskType, get_peft_model
+
+        config = PeftLora(task_type=TaskType.CAUSAL_LM, r=self.lora.rank, lora_alpha=self.lora.alpha,
+                          lora_dropout=self.lora.dropout, target_modules=targets)
+        return get_peft_model(copy.deepcopy(self.base.model), config)
+
+    def rows(self, split: str, limit: int | None) -> list:
+        examples = self.suite.examples(split, limit) if self.suite.has_split(split) else []
+        return causal_rows(self.suite, self.base.tokenizer, examples, self.lora.max_length)
+
+    def length(self, row: Any) -> int:
+        return len(row.input_ids)
+
+    def collate(self, rows: list) -> dict:
+        batch = collate_causal(rows, self.base.tokenizer.pad_token_id)
+        return {k: v.to(self.base.device) for k, v in batch.items()}
+
+    def target_count(self, batch: dict) -> int:
+        return int((batch["labels"][:, 1:] != -100).sum())
+
+    def predictor(self, model: Any) -> Predictor:
+        return Predictor(model, self.base.tokenizer, "causal", self.base.device)
+
+
+def load_adapter(base: LoadedModel, suite: Suite, path: Path, expected_hash: str) -> Predictor | None:
+    """A saved adapter (from an interrupted run) as a predictor; None if its files changed since."""
+    from peft import PeftModel
+
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    if not files or hash_files(files) != expected_hash:
+        return None
+    if base.kind == "causal":
+        model = PeftModel.from_pretrained(copy.deepcopy(base.model), str(path))
+        return Predictor(model.eval(), base.tokenizer, "causal", base.device)
+    task = EncoderTask(base, suite, LoraConfig())
+    model = PeftModel.from_pretrained(task.head_model(), str(path))
+    return task.predictor(model.eval())

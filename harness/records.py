@@ -1,0 +1,112 @@
+"""Typed records that cross stage boundaries: what the runner hands the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    name: str
+    experiment_path: str
+    config_json: str
+    config_hash: str
+    seed: int
+    git_commit: str | None
+    git_dirty: bool | None
+    versions_json: str
+    command: str
+    status: str = "running"
+    started_at: datetime = field(default_factory=datetime.now)
+    finished_at: datetime | None = None
+
+
+@dataclass
+class Prediction:
+    """What a model produced for one example."""
+
+    example_id: str
+    input: str
+    reference: str
+    output: str
+    choice_index: int | None = None
+    choice_scores: list[float] | None = None
+    latency_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class MetricStats:
+    """Per-example sufficient statistics of one metric, in prediction order."""
+
+    metric: str
+    options_json: str
+    stat_names: list[str]
+    stats: np.ndarray
+
+
+@dataclass
+class Score:
+    metric: str
+    options_json: str
+    score: str
+    value: float
+    low: float
+    high: float
+    n: int
+    method: str
+    confidence: float
+    signature: str | None = None
+
+
+@dataclass
+class ItemResult:
+    """Everything one work item (candidate x variant x suite) produced."""
+
+    run_id: str
+    candidate: str
+    variant: str
+    suite: str
+    status: str  # done | not_applicable | failed
+    reason: str | None = None
+    dataset_fingerprint: str | None = None
+    predictions: list[Prediction] = field(default_factory=list)
+    stats: list[MetricStats] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+    wall_s: float = 0.0
+    model_s: float = 0.0
+
+
+@dataclass
+class CandidateInfo:
+    run_id: str
+    candidate: str
+    model_ref: str
+    kind: str
+    fingerprint: str
+    total_params: int
+
+
+@dataclass
+class TrainingResult:
+    """A trained LoRA adapter for (candidate, suite) and how training went."""
+
+    run_id: str
+    candidate: str
+    suite: str
+    adapter_path: str
+    adapter_hash: str
+    trainable_params: int
+    total_params: int
+    steps: int
+    train_tokens: int
+    tokens_per_s: float
+    wall_s: float
+    peak_memory_mb: float
+    final_train_loss: float
+    final_val_loss: float | None
+    log: list[dict] = field(default_factory=list)  # {step, split, loss, elapsed_s}

@@ -1,0 +1,199 @@
+"""Suites: data sources, splits, prompt templates, few-shot examples, fingerprints.
+
+A suite file (YAML, see docs/suites.md) names its data, the fields it reads, a Jinja prompt
+template and the metrics. `load_suite` validates all of it without touching a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+
+from harness.config import SuiteConfig, load_suite_config
+from harness.errors import HarnessError
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "suites"
+SPLITS = ("train", "validation", "test")
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+@dataclass
+class Example:
+    """One row of a suite, ready for a predictor."""
+
+    id: str
+    prompt: str
+    choices: list[str]
+    answer: int | None
+    reference: str | list[str]
+    row: dict[str, Any] = field(repr=False)
+
+    @property
+    def target(self) -> str:
+        """The text a fine-tune learns to produce after the prompt."""
+        if self.answer is not None:
+            return self.choices[self.answer]
+        return self.reference if isinstance(self.reference, str) else self.reference[0]
+
+
+@dataclass
+class Suite:
+    config: SuiteConfig
+    path: Path
+    rows: dict[str, list[dict]]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Content hash of the data and of everything in the config that changes the examples."""
+        digest = hashlib.sha256(self.config.model_dump_json(exclude={"description"}).encode())
+        for split in SPLITS:
+            for row in self.rows.get(split, []):
+                digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:16]
+
+    def examples(self, split: str = "test", limit: int | None = None) -> list[Example]:
+        rows = self.rows.get(split, [])
+        if limit is not None:
+            rows = rows[:limit]
+        shots = self._shots()
+        return [self._example(row, i, split, shots) for i, row in enumerate(rows)]
+
+    def has_split(self, split: str) -> bool:
+        return bool(self.rows.get(split))
+
+    def _shots(self) -> list[dict]:
+        fs = self.config.few_shot
+        pool = self.rows.get("train", [])
+        if fs.k == 0:
+            return []
+        if len(pool) < fs.k:
+            raise HarnessError(f"{self.path}: few_shot.k is {fs.k} but the train split has {len(pool)} rows")
+        return random.Random(fs.seed).sample(pool, fs.k)
+
+    def _example(self, row: dict, index: int, split: str, shots: list[dict]) -> Example:
+        choices, answer, reference = self._targets(row)
+        prompt = render(self.config.template, row, self.path)
+        if shots:
+            demos = [render(self.config.template, s, self.path) + self._target_text(s) for s in shots]
+            prompt = self.config.few_shot.separator.join([*demos, prompt])
+        example_id = str(row.get(self.config.fields.get("id", "id"), f"{split}-{index}"))
+        return Example(example_id, prompt, choices, answer, reference, row)
+
+    def _target_text(self, row: dict) -> str:
+        choices, answer, reference = self._targets(row)
+        if answer is not None:
+            return self.continuation(choices[answer])
+        return reference if isinstance(reference, str) else reference[0]
+
+    def continuation(self, choice: str) -> str:
+        """The text scored (or learned) after the prompt for one label or choice."""
+        return render(self.config.choice_template, {"choice": choice}, self.path)
+
+    def _targets(self, row: dict) -> tuple[list[str], int | None, str | list[str]]:
+        cfg, f = self.config, self.config.fields
+        if cfg.kind == "classification":
+            answer = label_index(row[f["label"]], cfg.labels or [], self.path, f["label"])
+            return list(cfg.labels or []), answer, (cfg.labels or [])[answer]
+        if cfg.kind == "multiple_choice":
+            choices = [str(c) for c in row[f["choices"]]]
+            answer = label_index(row[f["answer"]], choices, self.path, f["answer"])
+            return choices, answer, choices[answer]
+        ref = row[f["reference"]]
+        return [], None, [str(r) for r in ref] if isinstance(ref, list) else str(ref)
+
+
+def label_index(value: Any, labels: list[str], path: Path, field_name: str) -> int:
+    """A label given as an index or as one of the names, checked against the label set."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int) and 0 <= value < len(labels):
+        return value
+    if isinstance(value, str):
+        if value in labels:
+            return labels.index(value)
+        if value.isdigit() and int(value) < len(labels):
+            return int(value)
+    raise HarnessError(
+        f"{path}: field '{field_name}': value {value!r} is outside the label set {labels}; fix the data or 'labels'"
+    )
+
+
+def render(template: str, row: dict, path: Path) -> str:
+    try:
+        return _ENV.from_string(template).render(**row)
+    except jinja2.TemplateError as exc:
+        raise HarnessError(f"{path}: template: {exc}") from None
+
+
+def template_fields(template: str, path: Path) -> set[str]:
+    try:
+        return jinja2.meta.find_undeclared_variables(_ENV.parse(template))
+    except jinja2.TemplateSyntaxError as exc:
+        raise HarnessError(f"{path}:template: Jinja syntax error: {exc.message}") from None
+
+
+def find_suite(name_or_path: str, base: Path | None = None) -> Path:
+    """A suite reference is a built-in name (suites/NAME.yaml) or a path to a YAML file."""
+    candidates = [Path(name_or_path)]
+    if base is not None:
+        candidates.insert(0, base / name_or_path)
+    candidates.append(BUILTIN_DIR / f"{name_or_path}.yaml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    known = ", ".join(builtin_names())
+    raise HarnessError(f"suite '{name_or_path}': not a built-in suite ({known}) nor a file")
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def load_suite(name_or_path: str, base: Path | None = None) -> Suite:
+    from harness.suite_data import load_rows
+
+    path = find_suite(name_or_path, base)
+    config = load_suite_config(path)
+    rows = load_rows(config, path)
+    suite = Suite(config, path, rows)
+    validate_suite(suite)
+    return suite
+
+
+def validate_suite(suite: Suite) -> None:
+    """Check fields, templates, labels and metrics without running a model."""
+    from harness.metrics import get_metric
+
+    cfg, path = suite.config, suite.path
+    if not suite.has_split("test"):
+        raise HarnessError(f"{path}: data: the test split is empty")
+    if cfg.few_shot.k and not suite.has_split("train"):
+        raise HarnessError(f"{path}: few_shot: k={cfg.few_shot.k} needs a non-empty train split")
+    wanted = {v for k, v in cfg.fields.items() if k != "id"} | template_fields(cfg.template, path)
+    for split, rows in suite.rows.items():
+        for number, row in enumerate(rows, start=1):
+            missing = sorted(wanted - set(row))
+            if missing:
+                raise HarnessError(
+                    f"{path}: {split} split, row {number}: field(s) {', '.join(missing)} missing (columns: "
+                    f"{', '.join(sorted(row))}); fix 'fields', the template or the data"
+                )
+            suite._targets(row)
+    for ref in cfg.metrics:
+        get_metric(ref.name, **ref.options)
