@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 
@@ -17,11 +16,18 @@ class Store:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = default_path(path)
 
-    def _write(self, fn):
+    def transaction(self, fn):
+        """Run fn(connection) in one short transaction (retried while another process holds the file).
+
+        Modules under harness/store/ use this; nothing outside harness/store/ writes SQL.
+        """
         return retrying(fn, self.path)
 
-    def _read(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        return self._write(lambda con: results.frame(con, sql, params))
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.transaction(lambda con: results.frame(con, sql, params))
+
+    _write = transaction
+    _read = query
 
     # runs -------------------------------------------------------------------------------------------
     def start_run(self, run: RunRecord) -> None:
