@@ -222,8 +222,7 @@ def reference_lists(metric: str, predictions: list[str], references: Any) -> lis
         refs = [ref] if isinstance(ref, str) else list(ref) if isinstance(ref, Sequence) else None
         if not refs or not all(isinstance(r, str) for r in refs):
             raise HarnessError(
-                f"metric '{metric}': reference {i} must be a string or a non-empty list of strings, "
-                f"got {ref!r}"
+                f"metric '{metric}': reference {i} must be a string or a non-empty list of strings, got {ref!r}"
             )
         out.append(refs)
     return out

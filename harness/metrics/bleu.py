@@ -38,8 +38,7 @@ class BleuOptions:
 
         if self.tokenize not in BLEU.TOKENIZERS:
             raise HarnessError(
-                f"metric '{metric}': unknown tokenize {self.tokenize!r}; "
-                f"sacrebleu knows {', '.join(BLEU.TOKENIZERS)}"
+                f"metric '{metric}': unknown tokenize {self.tokenize!r}; sacrebleu knows {', '.join(BLEU.TOKENIZERS)}"
             )
         if self.smooth_method not in _SMOOTH_DEFAULTS:
             raise HarnessError(
@@ -69,9 +68,10 @@ class Bleu(Metric):
                 smooth_value=o.smooth_value,
                 max_ngram_order=o.max_ngram_order,
             )
-        except (ImportError, RuntimeError) as err:
+        except (ImportError, RuntimeError, OSError) as err:  # missing extras, or a model download
+            reason = " ".join(str(err).split())
             raise HarnessError(
-                f"metric 'bleu': tokenizer {o.tokenize!r} is not usable here ({err}); install what it "
+                f"metric 'bleu': tokenize {o.tokenize!r} is not usable here ({reason}); install what it "
                 "needs or choose another tokenize"
             ) from err
         self._sacre.num_refs = 1

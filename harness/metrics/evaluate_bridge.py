@@ -33,9 +33,7 @@ def module_info(name: str, description: str) -> Any:
     ref_options = [datasets.Value("string")]
     if _kind(name) == "text":
         ref_options.insert(0, datasets.Sequence(datasets.Value("string")))
-    features = [
-        datasets.Features({"predictions": datasets.Value("string"), "references": ref}) for ref in ref_options
-    ]
+    features = [datasets.Features({"predictions": datasets.Value("string"), "references": ref}) for ref in ref_options]
     return evaluate.MetricInfo(
         module_name=name,
         description=description,

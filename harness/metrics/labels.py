@@ -34,9 +34,7 @@ def label_list(metric: str, labels: Sequence[Any] | None, required: bool) -> lis
     """The label set as unique strings, in the order given."""
     if labels is None:
         if required:
-            raise HarnessError(
-                f"metric '{metric}': needs the label set; pass labels=[...] (every possible label)"
-            )
+            raise HarnessError(f"metric '{metric}': needs the label set; pass labels=[...] (every possible label)")
         return None
     if isinstance(labels, str):
         raise HarnessError(f"metric '{metric}': labels must be a list of labels, not one string")
@@ -67,8 +65,7 @@ def check_in_labels(metric: str, references: list[str], labels: list[str]) -> No
     for i, ref in enumerate(references):
         if ref not in known:
             raise HarnessError(
-                f"metric '{metric}': reference {i} is {ref!r}, which is not in the label set "
-                f"{labels}; add it to labels"
+                f"metric '{metric}': reference {i} is {ref!r}, which is not in the label set {labels}; add it to labels"
             )
 
 
@@ -103,8 +100,7 @@ class PRFOptions:
     def check(self, metric: str) -> None:
         if self.average not in AVERAGES:
             raise HarnessError(
-                f"metric '{metric}': option 'average' must be one of {', '.join(AVERAGES)}, "
-                f"got {self.average!r}"
+                f"metric '{metric}': option 'average' must be one of {', '.join(AVERAGES)}, got {self.average!r}"
             )
         if self.pos_label is not None and self.average != "binary":
             raise HarnessError(f"metric '{metric}': option 'pos_label' needs average='binary'")
@@ -142,9 +138,7 @@ class PRF(Metric):
                 )
             pos = self.options.pos_label
             if pos is None and "1" not in labels:
-                raise HarnessError(
-                    f"metric '{self.name}': average='binary' needs pos_label (one of {labels})"
-                )
+                raise HarnessError(f"metric '{self.name}': average='binary' needs pos_label (one of {labels})")
             self._pos = "1" if pos is None else pos
             if self._pos not in labels:
                 raise HarnessError(f"metric '{self.name}': pos_label {self._pos!r} is not in labels {labels}")

@@ -47,9 +47,7 @@ def builtin_metrics() -> list[str]:
     return sorted(_BUILTINS)
 
 
-def register_metric(
-    target: str | type[Metric], factory: MetricFactory | None = None, *, replace: bool = False
-) -> Any:
+def register_metric(target: str | type[Metric], factory: MetricFactory | None = None, *, replace: bool = False) -> Any:
     """Register a metric; usable as `register_metric(Cls)`, `register_metric("n", f)` or a decorator.
 
     `@register_metric` on a class uses its `name`; `@register_metric("n")` on a class or factory

@@ -29,8 +29,7 @@ class RougeOptions:
         bad = [t for t in self.types if not _TYPE.match(t)]
         if bad or not self.types:
             raise HarnessError(
-                f"metric '{metric}': option 'types' has {bad or 'nothing'}; use rouge1..rouge9, "
-                "rougeL or rougeLsum"
+                f"metric '{metric}': option 'types' has {bad or 'nothing'}; use rouge1..rouge9, rougeL or rougeLsum"
             )
         if len(set(self.types)) != len(self.types):
             raise HarnessError(f"metric '{metric}': option 'types' repeats a type: {list(self.types)}")
@@ -46,9 +45,7 @@ class Rouge(MeanMetric):
     def setup(self) -> None:
         from rouge_score import rouge_scorer
 
-        self._scorer = rouge_scorer.RougeScorer(
-            list(self.options.types), use_stemmer=self.options.use_stemmer
-        )
+        self._scorer = rouge_scorer.RougeScorer(list(self.options.types), use_stemmer=self.options.use_stemmer)
 
     @property
     def score_names(self) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from harness.errors import HarnessError
 from harness.metrics.registry import get_metric
-from harness.metrics.stats import bootstrap_intervals, paired_test
+from harness.metrics.stats import Interval, bootstrap_intervals, paired_test
 
 MetricSpec = tuple[str, dict[str, Any]] | str
 
@@ -41,13 +41,12 @@ def _specs(metrics: Sequence[MetricSpec]) -> list[tuple[str, dict[str, Any]]]:
 
 def _key(score: str, name: str, options: dict[str, Any], taken: dict[str, Any]) -> str:
     """The result key of a score: its name, or name(options) when two entries produce the same name."""
+    if any(e["metric"] == name and e["options"] == options for e in taken.values()):
+        raise HarnessError(f"metric '{name}' is listed twice with the same options {options}; list it once")
     if score not in taken:
         return score
-    detail = ",".join(f"{k}={v}" for k, v in sorted(options.items())) or name
-    key = f"{score}({detail})"
-    if key in taken:
-        raise HarnessError(f"metric '{name}' is listed twice with the same options {options}; list it once")
-    return key
+    detail = ",".join(f"{k}={v}" for k, v in sorted(options.items())) or "default"
+    return f"{score}({detail})"
 
 
 def score_records(
@@ -73,38 +72,32 @@ def score_records(
         raise HarnessError("no predictions to score")
     if compare is not None and len(compare) != n:
         raise HarnessError(f"{n} predictions but {len(compare)} baseline predictions to compare with")
-    result: dict[str, Any] = {
-        "n": n,
-        "n_resamples": n_resamples,
-        "confidence": confidence,
-        "seed": seed,
-        "metrics": {},
-    }
+    result: dict[str, Any] = {"n": n, "n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    result["metrics"] = {}
     if compare is not None:
         result["comparison"] = {}
     for name, options in _specs(metrics):
         metric = get_metric(name, **options)
         stats = metric.example_stats(list(predictions), list(references), labels=labels)
         keys = {score: _key(score, name, options, result["metrics"]) for score in metric.score_names}
-        intervals = (
-            bootstrap_intervals(metric, stats, n_resamples, confidence, seed, method) if n_resamples else {}
-        )
+        intervals = bootstrap_intervals(metric, stats, n_resamples, confidence, seed, method) if n_resamples else {}
         for score, value in metric.corpus(stats).items():
-            interval = intervals.get(score)
-            result["metrics"][keys[score]] = {
-                "metric": name,
-                "options": options,
-                "value": _num(value),
-                "low": _num(interval.low) if interval else None,
-                "high": _num(interval.high) if interval else None,
-                "method": interval.method if interval else None,
-                "signature": metric.signature,
-            }
+            entry = {"metric": name, "options": options, **_interval_entry(value, intervals.get(score))}
+            result["metrics"][keys[score]] = {**entry, "signature": metric.signature}
         if compare is not None:
             stats_a = metric.example_stats(list(compare), list(references), labels=labels)
             paired = _paired(metric, stats_a, stats, test, n_resamples, confidence, seed)
             result["comparison"].update({keys[score]: entry for score, entry in paired.items()})
     return result
+
+
+def _interval_entry(value: float, interval: Interval | None) -> dict[str, Any]:
+    return {
+        "value": _num(value),
+        "low": _num(interval.low) if interval else None,
+        "high": _num(interval.high) if interval else None,
+        "method": interval.method if interval else None,
+    }
 
 
 def _paired(metric, stats_a, stats_b, test, n_resamples, confidence, seed) -> dict[str, dict[str, Any]]:
@@ -143,28 +136,28 @@ def _read_jsonl(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise HarnessError(f"{what} file {path}: no such file")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise HarnessError(
-                    f"{path}:{number}: not valid JSON ({err.msg}); one JSON object per line"
-                ) from None
-            if not isinstance(row, dict):
-                raise HarnessError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            rows.append((number, row))
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            lines = list(handle)
+    except UnicodeDecodeError as err:
+        raise HarnessError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise HarnessError(f"{path}:{number}: not valid JSON ({err.msg}); one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise HarnessError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        rows.append((number, row))
     return rows
 
 
 def _field(path: Path, number: int, row: dict[str, Any], field: str, kind: str) -> Any:
     if field not in row:
         present = ", ".join(sorted(row)) or "none"
-        raise HarnessError(
-            f"{path}:{number}: no field '{field}' (fields: {present}); set the {kind} field name"
-        )
+        raise HarnessError(f"{path}:{number}: no field '{field}' (fields: {present}); set the {kind} field name")
     value = row[field]
     ok = isinstance(value, str | int | float) and not isinstance(value, bool)
     if kind == "reference" and isinstance(value, list):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
-from scipy import stats as sps
 
 from harness.errors import HarnessError
 from harness.metrics.base import Metric, as_stats
@@ -185,9 +184,11 @@ def _randomization_p(
 
 def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[float, int, int]:
     """Exact McNemar: two-sided binomial test on the discordant pairs (statsmodels' exact=True)."""
+    from scipy.stats import binom  # scipy.stats is slow to import; only McNemar needs it
+
     only_a = int(np.sum((correct_a == 1) & (correct_b == 0)))
     only_b = int(np.sum((correct_a == 0) & (correct_b == 1)))
-    p = min(1.0, 2.0 * float(sps.binom.cdf(min(only_a, only_b), only_a + only_b, 0.5)))
+    p = min(1.0, 2.0 * float(binom.cdf(min(only_a, only_b), only_a + only_b, 0.5)))
     return p, only_a, only_b
 
 
@@ -241,7 +242,21 @@ def paired_test(
         p_values = _randomization_p(metric, a, b, n_resamples, seed)
     else:
         p_values = {k: _bootstrap_p(boot_a[k], boot_b[k], value_b[k] - value_a[k]) for k in value_a}
-    identical = np.array_equal(a, b)
+    return _paired_results(test, n, alpha, p_values, value_a, value_b, boot_a, boot_b, np.array_equal(a, b))
+
+
+def _paired_results(
+    test: str,
+    n: int,
+    alpha: float,
+    p_values: dict[str, float],
+    value_a: dict[str, float],
+    value_b: dict[str, float],
+    boot_a: dict[str, np.ndarray],
+    boot_b: dict[str, np.ndarray],
+    identical: bool,
+) -> dict[str, PairedResult]:
+    """One PairedResult per score with a p-value (McNemar gives only the 0/1 score)."""
     out = {}
     for score, p in p_values.items():
         low, high = np.quantile(boot_b[score] - boot_a[score], [alpha / 2, 1 - alpha / 2])
