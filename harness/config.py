@@ -50,6 +50,19 @@ class CandidateConfig(Strict):
     kind: Literal["auto", "causal", "encoder"] = "auto"
     lora: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("lora")
+    @classmethod
+    def _known_lora_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Overrides are a plain dict (merged later); catch a misspelt key now, not mid-run."""
+        import difflib
+
+        for key in value:
+            if key not in LoraConfig.model_fields:
+                close = difflib.get_close_matches(key, list(LoraConfig.model_fields), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown LoRA setting '{key}'{hint}")
+        return value
+
 
 class EvaluationConfig(Strict):
     batch_size: int = Field(16, ge=1)
@@ -60,10 +73,13 @@ class EvaluationConfig(Strict):
 
 
 class LmEvalConfig(Strict):
+    """lm-evaluation-harness tasks run on the same candidates (see docs/experiments.md)."""
+
     tasks: list[str] = Field(default_factory=list)
     include_path: str | None = None
     limit: int | None = Field(None, ge=1)
     batch_size: int = Field(8, ge=1)
+    adapter_from: str | None = None  # the native suite whose LoRA adapter the lora variant uses
 
 
 class ExperimentConfig(Strict):
@@ -93,6 +109,20 @@ class ExperimentConfig(Strict):
     def _something_to_run(self) -> ExperimentConfig:
         if not self.suites and not self.lmeval.tasks:
             raise ValueError("list at least one suite under 'suites' (or an lm-eval task under 'lmeval.tasks')")
+        return self
+
+    @model_validator(mode="after")
+    def _candidate_lora_valid(self) -> ExperimentConfig:
+        from pydantic import ValidationError
+
+        for candidate in self.candidates:
+            try:
+                self.lora_for(candidate)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = "lora" + "".join(f".{p}" for p in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                raise ValueError(f"candidate '{candidate.name}': {where}: {msg}") from None
         return self
 
     def lora_for(self, candidate: CandidateConfig) -> LoraConfig:

@@ -109,12 +109,13 @@ def _loop(model: Any, task: Any, train_rows: list, val_rows: list, lora: LoraCon
             train_s += time.perf_counter() - tick
             tokens += int(batch["attention_mask"].sum())
             step += 1
-            log.append({"step": step, "split": "train", "loss": float(loss), "elapsed_s": time.perf_counter() - started})
+            elapsed = time.perf_counter() - started
+            log.append({"step": step, "split": "train", "loss": loss.item(), "elapsed_s": elapsed})
             if val_rows and (step % lora.eval_every == 0 or step == steps):
                 val = evaluate_loss(model, task, val_rows, lora.batch_size)
-                log.append({"step": step, "split": "validation", "loss": val, "elapsed_s": time.perf_counter() - started})
+                log.append({"step": step, "split": "validation", "loss": val, "elapsed_s": elapsed})
             if progress:
-                progress(step, steps, float(loss))
+                progress(step, steps, loss.item())
         epoch += 1
     return log, {"tokens": tokens, "train_s": train_s, "wall_s": time.perf_counter() - started}
 

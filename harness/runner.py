@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import secrets
 import shlex
 import sys
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def start_or_resume(store: Store, cfg: ExperimentConfig, path: Path, resume: str
         store.set_run_status(existing, "running")
         return existing
     commit, dirty = git_state(path.resolve().parent)
-    run_id = f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}-{cfg.config_hash()[:6]}"
+    run_id = f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}-{cfg.config_hash()[:6]}-{secrets.token_hex(2)}"
     store.start_run(RunRecord(
         run_id, cfg.name, str(path), cfg.model_dump_json(), cfg.config_hash(), cfg.seed, commit, dirty,
         versions_json(), shlex.join(["harness", *sys.argv[1:]]) if sys.argv else "harness run",
@@ -102,7 +103,7 @@ def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = N
     if cfg.lmeval.tasks:
         from harness.lmeval import run_lmeval_tasks
 
-        run_lmeval_tasks(cfg, path, store, run_id, reporter, artifacts)
+        failed |= bool(run_lmeval_tasks(cfg, path, store, run_id, reporter, artifacts))
     status = "failed" if failed else "finished"
     store.set_run_status(run_id, status)
     return run_id, status

@@ -90,16 +90,19 @@ class Suite:
         choices, answer, reference = self._targets(row)
         prompt = render(self.config.template, row, self.path)
         if shots:
-            demos = [render(self.config.template, s, self.path) + self._target_text(s) for s in shots]
+            demos = [self._demo(s) for s in shots]
             prompt = self.config.few_shot.separator.join([*demos, prompt])
         example_id = str(row.get(self.config.fields.get("id", "id"), f"{split}-{index}"))
         return Example(example_id, prompt, choices, answer, reference, row)
 
-    def _target_text(self, row: dict) -> str:
+    def _demo(self, row: dict) -> str:
+        """A few-shot demonstration: the prompt and its answer, spaced as fine-tuning spaces it."""
+        prompt = render(self.config.template, row, self.path)
         choices, answer, reference = self._targets(row)
         if answer is not None:
-            return self.continuation(choices[answer])
-        return reference if isinstance(reference, str) else reference[0]
+            return prompt + self.continuation(choices[answer])
+        text = reference if isinstance(reference, str) else reference[0]
+        return prompt + (text if prompt.endswith((" ", "\n")) else " " + text)
 
     def continuation(self, choice: str) -> str:
         """The text scored (or learned) after the prompt for one label or choice."""
@@ -195,5 +198,8 @@ def validate_suite(suite: Suite) -> None:
                     f"{', '.join(sorted(row))}); fix 'fields', the template or the data"
                 )
             suite._targets(row)
-    for ref in cfg.metrics:
-        get_metric(ref.name, **ref.options)
+    for number, ref in enumerate(cfg.metrics):
+        try:
+            get_metric(ref.name, **ref.options)
+        except HarnessError as exc:
+            raise HarnessError(f"{path}: metrics[{number}]: {exc}") from None

@@ -25,7 +25,8 @@ def comparison_frame(scores: pd.DataFrame, items: pd.DataFrame | None = None) ->
         best = group["value"].max() if higher_is_better(group["score"].iloc[0]) else group["value"].min()
         for _, r in group.iterrows():
             mark = "*" if r["value"] == best and len(group) > 1 else ""
-            table.loc[(r["candidate"], r["variant"]), column] = f"{_fmt(r['value'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]{mark}"
+            cell = f"{_fmt(r['value'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]{mark}"
+            table.loc[(r["candidate"], r["variant"]), column] = cell
     return table.fillna("n/a")
 
 

@@ -42,7 +42,9 @@ def load_model(path: Path, model: type[Model], context: dict | None = None) -> M
 
 
 def describe_error(path: Path, node: yaml.Node | None, exc: ValidationError, model: type[BaseModel]) -> str:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt required key yields "missing" and "unknown key"; the unknown key (with its hint) is the useful one
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(err["loc"])
     field = format_loc(loc)
     line = line_of(node, loc)

@@ -9,7 +9,8 @@ import typer
 from harness.errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Compare candidate base models on your own data, fine-tune them with LoRA, and gate regressions.")
+                  help="Compare candidate base models on your own data, fine-tune them with LoRA, "
+                       "and gate regressions.")
 _state = {"debug": False}
 
 
@@ -67,7 +68,9 @@ def main() -> None:
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer >= 0.26 vendors its own click: its usage errors are not click.ClickException
+        usage_errors = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
+        if isinstance(exc, usage_errors) and hasattr(exc, "show"):
             exc.show()
             sys.exit(2)
         raise

@@ -95,6 +95,10 @@ def list_metrics() -> list[str]:
 
 
 def _factory(name: str) -> MetricFactory:
+    if name.startswith("evaluate:"):
+        from harness.metrics.evaluate_hub import evaluate_factory
+
+        return evaluate_factory(name)
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name in _BUILTINS:

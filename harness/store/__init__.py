@@ -51,7 +51,10 @@ class Store:
         tagged = self._read("SELECT run_id FROM tags WHERE name = ?", [run_ref])
         if len(tagged):
             return str(tagged.iloc[0, 0])
-        found = self._read("SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ?", [run_ref, f"{run_ref}%"])
+        # starts_with, not LIKE: run ids contain '_' (a LIKE wildcard); an exact id wins over longer ids it prefixes
+        found = self._read("SELECT run_id FROM runs WHERE starts_with(run_id, ?)", [run_ref])
+        if run_ref in set(found["run_id"]):
+            return run_ref
         if len(found) == 1:
             return str(found.iloc[0, 0])
         if len(found) > 1:
