@@ -54,7 +54,7 @@ def _register() -> None:
 def main() -> None:
     _register()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # non-standalone click returns a typer.Exit's code
     except HarnessError as exc:
         if _state["debug"]:
             raise
@@ -74,3 +74,4 @@ def main() -> None:
             exc.show()
             sys.exit(2)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -23,7 +23,7 @@ def _print_table(store: Store, run_id: str) -> None:
     typer.echo(render_text(table))
 
 
-def _run(path: Path, db: str | None, resume: str | None, fresh: bool) -> None:
+def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None) -> None:
     from harness.console import RichReporter
     from harness.runner import run_experiment
 
@@ -34,6 +34,10 @@ def _run(path: Path, db: str | None, resume: str | None, fresh: bool) -> None:
     if status != "finished":
         typer.echo(f"run {run_id} {status}: see the items marked failed", err=True)
         sys.exit(1)
+    if gate is not None:  # (baseline REF, rules path): gate this run against the baseline
+        from harness.cli.gate_commands import GateOutputs, run_gate
+
+        sys.exit(run_gate(gate[0], run_id, gate[1], db, GateOutputs()))
 
 
 @app.command()
@@ -42,13 +46,21 @@ def run(
     db: str | None = DbOption,
     resume: str | None = typer.Option(None, "--resume", help="Continue this run id instead of matching the config."),
     new: bool = typer.Option(False, "--new", help="Start a new run even if an unfinished one matches."),
+    gate: Path | None = typer.Option(None, "--gate", help="Gate rules YAML: gate the run against --baseline."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Baseline to gate against (run, tag or file)."),
 ) -> None:
     """Run an experiment: every candidate x variant x suite, resuming unfinished work."""
     if experiment is None and resume is None:
         raise HarnessError("give an experiment file, or --resume RUN_ID")
+    if gate is not None and baseline is None:
+        raise HarnessError("--gate needs --baseline REF (a run, tag or exported results file)")
+    if baseline is not None:
+        from harness.cli.gate_commands import load_inputs
+
+        load_inputs(baseline, None, gate, db)  # bad rules or a missing baseline fail before the run
     if experiment is None:
         experiment = Path(Store(db).run(resume)["experiment_path"])
-    _run(experiment, db, resume, new)
+    _run(experiment, db, resume, new, None if baseline is None else (baseline, gate))
 
 
 @app.command()

@@ -41,6 +41,34 @@ MIGRATIONS: list[tuple[int, str]] = [
         n_validation BIGINT, n_test BIGINT);
     CREATE TABLE tags (name VARCHAR PRIMARY KEY, run_id VARCHAR, created_at TIMESTAMP);
     """),
+    (3, """
+    CREATE TABLE reviewers (
+        name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, salt BLOB NOT NULL, password_hash BLOB NOT NULL,
+        created_at TIMESTAMP, password_set_at TIMESTAMP, last_login_at TIMESTAMP);
+    CREATE TABLE login_throttle (
+        name VARCHAR PRIMARY KEY, failures INTEGER NOT NULL, last_failure_at TIMESTAMP, locked_until TIMESTAMP);
+    CREATE TABLE review_queues (
+        queue_id VARCHAR PRIMARY KEY, run_id VARCHAR, suite VARCHAR, mode VARCHAR, strategy VARCHAR,
+        sample_n INTEGER, overlap INTEGER, blind BOOLEAN, rubric_json VARCHAR, candidates_json VARCHAR,
+        seed BIGINT, created_by VARCHAR, created_at TIMESTAMP);
+    CREATE TABLE review_queue_reviewers (queue_id VARCHAR, reviewer VARCHAR, PRIMARY KEY (queue_id, reviewer));
+    CREATE TABLE review_items (
+        queue_id VARCHAR, item_id VARCHAR, position INTEGER, example_id VARCHAR, input VARCHAR, reference VARCHAR,
+        candidate_a VARCHAR, variant_a VARCHAR, output_a VARCHAR, candidate_b VARCHAR, variant_b VARCHAR,
+        output_b VARCHAR, swapped BOOLEAN, priority DOUBLE, PRIMARY KEY (queue_id, item_id));
+    CREATE TABLE review_grades (
+        queue_id VARCHAR, item_id VARCHAR, reviewer VARCHAR, answers_json VARCHAR, overall VARCHAR,
+        comment VARCHAR, elapsed_s DOUBLE, created_at TIMESTAMP, PRIMARY KEY (queue_id, item_id, reviewer));
+    CREATE TABLE review_skips (
+        queue_id VARCHAR, item_id VARCHAR, reviewer VARCHAR, created_at TIMESTAMP,
+        PRIMARY KEY (queue_id, item_id, reviewer));
+    """),
+    (2, """
+    CREATE TABLE gate_decisions (
+        id VARCHAR PRIMARY KEY, created_at TIMESTAMP, baseline VARCHAR, baseline_run_id VARCHAR,
+        candidate VARCHAR, candidate_run_id VARCHAR, rules_hash VARCHAR, verdict VARCHAR, exit_code INTEGER,
+        n_checks INTEGER, n_failed INTEGER, n_warned INTEGER, n_not_comparable INTEGER, checks_json VARCHAR);
+    """),
 ]
 
 
@@ -51,10 +79,14 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the file's version, each in its own transaction."""
+    """Apply every migration not yet recorded in the file, in number order, each in its own transaction.
+
+    Numbers, not the maximum, decide: a file migrated to 3 while 2 was still being written gets 2 later.
+    """
     version = current_version(con)
-    for number, sql in MIGRATIONS:
-        if number <= version:
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+    for number, sql in sorted(MIGRATIONS, key=lambda m: m[0]):
+        if number in applied:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -64,5 +96,5 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
-        version = number
+        version = max(version, number)
     return version
