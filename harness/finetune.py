@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from harness.config import LoraConfig
-from harness.finetune_data import causal_rows, collate_causal, length_batches
+from harness.finetune_data import causal_rows, collate_causal, completion_loss, length_batches
 from harness.finetune_encoder import EncoderTask
 from harness.models import LoadedModel, hash_files
 from harness.predict import Predictor
@@ -100,7 +100,7 @@ def _loop(model: Any, task: Any, train_rows: list, val_rows: list, lora: LoraCon
             tick = time.perf_counter()
             model.train()
             batch = task.collate([train_rows[i] for i in batch_idx])
-            loss = model(**batch).loss
+            loss = task.loss(model, batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -128,7 +128,7 @@ def evaluate_loss(model: Any, task: Any, rows: list, batch_size: int) -> float:
     for start in range(0, len(rows), batch_size):
         batch = task.collate(rows[start : start + batch_size])
         n = task.target_count(batch)
-        total += float(model(**batch).loss) * n
+        total += task.loss(model, batch).item() * n
         weight += n
     return total / max(weight, 1)
 
@@ -166,6 +166,9 @@ class CausalTask:
 
     def target_count(self, batch: dict) -> int:
         return int((batch["labels"][:, 1:] != -100).sum())
+
+    def loss(self, model: Any, batch: dict) -> Any:
+        return completion_loss(model, batch)
 
     def predictor(self, model: Any) -> Predictor:
         return Predictor(model, self.base.tokenizer, "causal", self.base.device)

@@ -61,13 +61,40 @@ def length_batches(lengths: list[int], batch_size: int, seed: int, group_by_leng
 
 
 def collate_causal(rows: list[CausalRow], pad_id: int) -> dict[str, torch.Tensor]:
+    """Left-padded batch: every row's completion ends at the last position, so the loss needs the
+    logits of the last few positions only (see `completion_loss`). Positions count real tokens."""
     width = max(len(r.input_ids) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
         n = len(row.input_ids)
-        ids[i, :n] = torch.tensor(row.input_ids)
-        labels[i, :n] = torch.tensor(row.labels)
-        mask[i, :n] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        ids[i, width - n:] = torch.tensor(row.input_ids)
+        labels[i, width - n:] = torch.tensor(row.labels)
+        mask[i, width - n:] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "position_ids": positions}
+
+
+def completion_width(labels: torch.Tensor) -> int:
+    """How many final positions hold completion tokens in a left-padded batch (at least 1)."""
+    is_target = (labels != IGNORE).int()
+    first = torch.where(is_target.any(-1), is_target.argmax(-1), torch.tensor(labels.shape[1]))
+    return max(1, int(labels.shape[1] - first.min()))
+
+
+def completion_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token loss over completion tokens, computing logits only where they are needed.
+
+    Equal to the model's own loss on the whole sequence (prompt labels are ignored there too), but the
+    vocabulary projection and softmax run on `completion + 1` positions instead of all of them,
+    which is most of the cost for classification and short answers.
+    """
+    labels = batch["labels"]
+    keep = completion_width(labels) + 1
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=keep).logits
+    targets = labels[:, labels.shape[1] - keep + 1:]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
+    )

@@ -80,6 +80,9 @@ class EncoderTask:
         shaped = {k: v.view(len(rows), width, -1).to(self.base.device) for k, v in enc.items()}
         return {**shaped, "labels": labels}
 
+    def loss(self, model: Any, batch: dict) -> Any:
+        return model(**batch).loss
+
     def target_count(self, batch: dict) -> int:
         return int(batch["labels"].numel())
 

@@ -145,3 +145,28 @@ def test_encoder_lora(encoder, make_suite, tmp_path, kind):
     again = predict(reloaded, suite, suite.examples(), batch_size=4)
     for a, b in zip(again, tuned, strict=True):
         assert a.choice_index == b.choice_index and a.choice_scores == pytest.approx(b.choice_scores, abs=1e-5)
+
+
+def test_completion_loss_equals_the_models_full_loss():
+    """Left padding + logits on the completion positions only gives the plain recipe's loss."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from harness.finetune_data import CausalRow, collate_causal, completion_loss
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2)
+    model = LlamaForCausalLM(config).eval()
+    rows = [CausalRow([5, 6, 7, 8, 9], [-100, -100, -100, 8, 9]), CausalRow([3, 4, 10], [-100, 4, 10]),
+            CausalRow([11, 12, 13, 14, 15, 16, 17], [-100] * 6 + [17])]
+    ours = completion_loss(model, collate_causal(rows, pad_id=0))
+    width = max(len(r.input_ids) for r in rows)
+    ids = torch.zeros(3, width, dtype=torch.long)
+    labels = torch.full((3, width), -100)
+    mask = torch.zeros(3, width, dtype=torch.long)
+    for i, row in enumerate(rows):  # the plain recipe: right padding, logits everywhere, the model's loss
+        n = len(row.input_ids)
+        ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(row.input_ids), torch.tensor(row.labels), 1
+    plain = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert abs(ours.item() - plain.item()) < 1e-5

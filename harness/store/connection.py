@@ -73,7 +73,10 @@ def retrying(fn, path: Path, timeout_s: float = LOCK_TIMEOUT_S):
                     con.execute("COMMIT")
                     return result
                 except Exception:
-                    con.execute("ROLLBACK")
+                    try:
+                        con.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass  # a failed COMMIT has rolled back already; keep its error (a conflict is retried)
                     raise
         except duckdb.Error as exc:
             if not _is_lock_error(exc) or time.monotonic() > deadline:
