@@ -64,6 +64,10 @@ def prepare(path: Path) -> tuple[ExperimentConfig, list[Suite]]:
     suites = [load_suite(name, base=path.parent) for name in cfg.suites]
     for candidate in cfg.candidates:
         models.resolve(candidate.model)
+    if cfg.lmeval.tasks:
+        from harness.lmeval import check_lmeval
+
+        check_lmeval(cfg, path, [s.name for s in suites])
     return cfg, suites
 
 
