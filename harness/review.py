@@ -1,0 +1,254 @@
+"""Review queues: building them from a run, handing items to reviewers, and taking their grades.
+
+Assignment is pull-based: a reviewer's next item is the first one (by position) that they have not
+graded and that has fewer than `overlap` grades; items they skipped come back after the others. So
+each item collects K grades from K different reviewers, and nobody sees an item twice. The primary
+key (queue, item, reviewer) with an idempotent insert keeps exactly one grade per reviewer and item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.review_auth import check_name
+from harness.review_records import MODES, STRATEGIES, Account, Candidate, Grade, Progress, Queue, ReviewItem
+from harness.review_sampling import disagreement_scores, metric_values, sample
+from harness.rubrics import Rubric
+from harness.store import Store
+from harness.store import reviews as sql
+from harness.store.reviews import ReviewStore
+
+
+@dataclass
+class QueueRequest:
+    """What `harness review create` and the admin page ask for."""
+
+    run: str
+    suite: str
+    rubric: Rubric
+    mode: str = "single"
+    sample: int = 20
+    strategy: str = "random"
+    overlap: int = 1
+    blind: bool = True
+    candidates: list[str] = field(default_factory=list)  # `name:variant` or `name`; empty: all in the run
+    reviewers: list[str] = field(default_factory=list)  # empty: open to every reviewer
+    name: str | None = None
+    seed: int = 0
+    created_by: str | None = None
+
+
+def parse_list(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _choose_candidates(available: list[Candidate], wanted: list[str], run_id: str, suite: str) -> list[Candidate]:
+    if not available:
+        raise HarnessError(f"run {run_id} has no predictions for suite '{suite}'; check --run and --suite")
+    if not wanted:
+        return available
+    chosen: list[Candidate] = []
+    for ref in wanted:
+        name, _, variant = ref.partition(":")
+        match = [c for c in available if c.candidate == name and (not variant or c.variant == variant)]
+        if not match:
+            known = ", ".join(c.label for c in available)
+            raise HarnessError(f"--candidates {ref}: not in run {run_id} suite '{suite}' (available: {known})")
+        chosen += [c for c in match if c not in chosen]
+    return chosen
+
+
+def _check_request(req: QueueRequest, db: ReviewStore) -> None:
+    if req.mode not in MODES:
+        raise HarnessError(f"--mode {req.mode}: must be single or pairwise")
+    if req.strategy not in STRATEGIES:
+        raise HarnessError(f"--strategy {req.strategy}: must be one of {', '.join(STRATEGIES)}")
+    if (req.mode == "pairwise") != (req.rubric.kind == "pairwise"):
+        raise HarnessError(f"rubric '{req.rubric.name}' is {req.rubric.kind}; {req.mode} mode needs a "
+                           f"{'pairwise' if req.mode == 'pairwise' else 'likert or pass_fail'} rubric")
+    if req.sample < 1 or req.overlap < 1:
+        raise HarnessError("--sample and --overlap must be at least 1")
+    known = {a.name for a in db.run(sql.accounts)}
+    for name in req.reviewers:
+        if name not in known:
+            raise HarnessError(f"--reviewers: '{name}' has no account; `harness review add-reviewer {name}` first")
+    if req.reviewers and req.overlap > len(req.reviewers):
+        raise HarnessError(f"--overlap {req.overlap} needs at least {req.overlap} reviewers; "
+                           f"--reviewers names {len(req.reviewers)}")
+    if req.name is not None:
+        check_name(req.name)
+        if db.run(sql.queue_exists, req.name):
+            raise HarnessError(f"queue '{req.name}' already exists; choose another --name")
+
+
+def _item_id(queue_id: str, example_id: str, labels: list[str]) -> str:
+    """Opaque, so that a blind queue's ids say nothing about the candidates."""
+    return hashlib.sha256("|".join([queue_id, example_id, *sorted(labels)]).encode()).hexdigest()[:12]
+
+
+def _build_items(queue: Queue, outputs: pd.DataFrame, chosen: list[tuple[str, float]],
+                 rng: np.random.Generator) -> list[ReviewItem]:
+    """outputs: one row per (example_id, label) with input, reference, output."""
+    rows = outputs.set_index(["example_id", "label"])
+    groups = ([[c] for c in queue.candidates] if queue.mode == "single"
+              else [list(p) for p in combinations(queue.candidates, 2)])
+    items: list[ReviewItem] = []
+    for example_id, priority in chosen:
+        for group in groups:
+            swapped = bool(len(group) == 2 and rng.random() < 0.5)
+            shown = group[::-1] if swapped else group
+            a = rows.loc[(example_id, shown[0].label)]
+            item = ReviewItem(queue.queue_id, _item_id(queue.queue_id, example_id, [c.label for c in group]), 0,
+                              example_id, str(a["input"]), a["reference"], shown[0].candidate, shown[0].variant,
+                              str(a["output"]), swapped=swapped, priority=priority)
+            if len(shown) == 2:
+                b = rows.loc[(example_id, shown[1].label)]
+                item.candidate_b, item.variant_b, item.output_b = shown[1].candidate, shown[1].variant, str(b["output"])
+            items.append(item)
+    order = rng.permutation(len(items))
+    if queue.strategy == "disagreement":  # the most telling items first; random among equals
+        order = sorted(order, key=lambda i: -items[i].priority)
+    for position, index in enumerate(order):
+        items[index].position = position
+    return sorted(items, key=lambda i: i.position)
+
+
+def create_queue(store: Store, req: QueueRequest) -> tuple[Queue, list[ReviewItem]]:
+    """Sample a run's outputs into a new queue and store it (one transaction)."""
+    db = ReviewStore(store)
+    _check_request(req, db)
+    run_id = store.resolve_run(req.run)
+    preds = db.run(sql.predictions, run_id, req.suite)
+    available = [Candidate(c, v) for c, v in preds[["candidate", "variant"]].drop_duplicates().itertuples(index=False)]
+    candidates = _choose_candidates(available, req.candidates, run_id, req.suite)
+    if req.mode == "pairwise" and len(candidates) < 2:
+        raise HarnessError("pairwise mode needs at least two candidates; name them with --candidates a:base,b:lora")
+    preds = preds.assign(label=preds["candidate"] + ":" + preds["variant"])
+    preds = preds[preds["label"].isin([c.label for c in candidates]) & preds["error"].isna()]
+    counts = preds.groupby("example_id")["label"].nunique()
+    examples = sorted(counts[counts == len(candidates)].index)
+    if not examples:
+        raise HarnessError(f"no example of suite '{req.suite}' has an output from every chosen candidate")
+    queue_id = req.name or f"{req.suite}-{req.mode}-{secrets.token_hex(3)}"
+    queue = Queue(queue_id, run_id, req.suite, req.mode, req.strategy, req.sample, req.overlap, req.blind,
+                  req.rubric, candidates, list(req.reviewers), req.seed, req.created_by)
+    rng = np.random.default_rng(req.seed)
+    chosen = sample(req.strategy, examples, req.sample, rng, **_sampling_inputs(db, queue, preds, examples))
+    items = _build_items(queue, preds, chosen, rng)
+    db.run(sql.insert_queue, queue, items)
+    return queue, items
+
+
+def _sampling_inputs(db: ReviewStore, queue: Queue, preds: pd.DataFrame, examples: list[str]) -> dict:
+    references = preds.drop_duplicates("example_id").set_index("example_id")["reference"]
+    if queue.strategy == "random":
+        return {"references": references}
+    values = metric_values(db.run(sql.example_stats, queue.run_id, queue.suite))
+    values = values.assign(label=values["candidate"] + ":" + values["variant"])
+    values = values[values["label"].isin(preds["label"].unique())]
+    quality = None
+    if len(values):
+        first = values[values["metric"] == sorted(values["metric"].unique())[0]]
+        quality = first.groupby("example_id")["value"].mean()
+    outputs = preds.pivot(index="example_id", columns="label", values="output")
+    scores = disagreement_scores(outputs, values, examples) if queue.strategy == "disagreement" else None
+    return {"references": references, "quality": quality, "disagreement": scores}
+
+
+# reviewers at work ------------------------------------------------------------------------------------------
+def queues_for(store: Store, account: Account) -> list[Queue]:
+    """Admins see every queue; a reviewer the queues open to them."""
+    return ReviewStore(store).run(sql.queues, None if account.role == "admin" else account.name)
+
+
+def get_queue(store: Store, queue_id: str, account: Account) -> Queue:
+    for queue in queues_for(store, account):
+        if queue.queue_id == queue_id:
+            return queue
+    raise HarnessError(f"queue '{queue_id}' not found (or not assigned to {account.name}); "
+                       "`harness review queues` lists them")
+
+
+@dataclass
+class Desk:
+    """What the grading page shows a reviewer, read in one transaction."""
+
+    queues: list[Queue]
+    queue: Queue | None
+    progress: Progress
+    skipped: int
+    item: ReviewItem | None
+
+
+def desk(store: Store, account: Account, queue_id: str | None = None, last: str | None = None,
+         prefer: str | None = None) -> Desk:
+    """The reviewer's queues, the chosen one (default: the newest), their progress and next item in it."""
+    def read(con) -> Desk:
+        queues = sql.queues(con, None if account.role == "admin" else account.name)
+        queue = next((q for q in queues if q.queue_id == queue_id), queues[0] if queues else None)
+        if queue is None:
+            return Desk(queues, None, Progress(0, 0), 0, None)
+        q, name, k = queue.queue_id, account.name, queue.overlap
+        return Desk(queues, queue, Progress(sql.count_grades(con, q, name), sql.count_available(con, q, name, k)),
+                    sql.count_skipped_available(con, q, name, k), sql.next_item(con, q, name, k, last, prefer))
+
+    return store.transaction(read)
+
+
+def next_item(store: Store, queue: Queue, reviewer: str, last: str | None = None,
+              prefer: str | None = None) -> ReviewItem | None:
+    """The reviewer's next item (see the module docstring); None when nothing is left for them."""
+    return ReviewStore(store).run(sql.next_item, queue.queue_id, reviewer, queue.overlap, last, prefer)
+
+
+def progress(store: Store, queue: Queue, reviewer: str) -> Progress:
+    def read(con) -> Progress:
+        return Progress(sql.count_grades(con, queue.queue_id, reviewer),
+                        sql.count_available(con, queue.queue_id, reviewer, queue.overlap))
+
+    return store.transaction(read)
+
+
+def submit(store: Store, queue: Queue, item_id: str, reviewer: str, answers: dict[str, str],
+           comment: str | None = None, elapsed_s: float | None = None) -> bool:
+    """Validate and store a grade; True if stored, False if this reviewer had already graded the item."""
+    queue.rubric.check_grade(answers, comment)
+    if queue.rubric.comment == "none":
+        comment = None
+    grade = Grade(queue.queue_id, item_id, reviewer, dict(answers), (comment or "").strip() or None, elapsed_s)
+    return ReviewStore(store).add_grade(grade)
+
+
+def skip(store: Store, queue: Queue, item_id: str, reviewer: str) -> None:
+    ReviewStore(store).run(sql.insert_skip, queue.queue_id, item_id, reviewer)
+
+
+def undo_last(store: Store, queue: Queue, reviewer: str) -> ReviewItem | None:
+    """Delete the reviewer's latest grade in the queue and return its item (to be graded again)."""
+    def undo(con) -> ReviewItem | None:
+        item_id = sql.delete_last_grade(con, queue.queue_id, reviewer)
+        return sql.item(con, queue.queue_id, item_id) if item_id else None
+
+    return store.transaction(undo)
+
+
+def skipped_left(store: Store, queue: Queue, reviewer: str) -> int:
+    return ReviewStore(store).run(sql.count_skipped_available, queue.queue_id, reviewer, queue.overlap)
+
+
+def assign(store: Store, queue_id: str, reviewers: list[str]) -> None:
+    """Replace a queue's reviewer list (empty: open to every reviewer)."""
+    known = {a.name for a in ReviewStore(store).run(sql.accounts)}
+    missing = [r for r in reviewers if r not in known]
+    if missing:
+        raise HarnessError(f"--reviewers: no account for {', '.join(missing)}; add them with add-reviewer first")
+    if not ReviewStore(store).run(sql.queue_exists, queue_id):
+        raise HarnessError(f"queue '{queue_id}' not found; `harness review queues` lists them")
+    ReviewStore(store).run(sql.set_queue_reviewers, queue_id, reviewers)

@@ -1,0 +1,296 @@
+"""SQL of human review: accounts, login throttling, queues, items and grades.
+
+`ReviewStore(store)` runs each call as one short transaction through `Store.transaction`. Grades
+live in their own tables: nothing here writes to the machine-score tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Concatenate, ParamSpec, TypeVar
+
+import duckdb
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.review_records import Account, Candidate, Grade, Queue, ReviewItem
+from harness.rubrics import Rubric
+from harness.store import Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_GRADE_RETRIES = 20
+ITEM_COLUMNS = [f.name for f in dataclasses.fields(ReviewItem)]
+_OPEN_TO = """(NOT EXISTS (SELECT 1 FROM review_queue_reviewers r WHERE r.queue_id = q.queue_id)
+               OR EXISTS (SELECT 1 FROM review_queue_reviewers r WHERE r.queue_id = q.queue_id AND r.reviewer = ?))"""
+_AVAILABLE = """
+    FROM review_items i
+    WHERE i.queue_id = ?
+      AND NOT EXISTS (SELECT 1 FROM review_grades g
+                      WHERE g.queue_id = i.queue_id AND g.item_id = i.item_id AND g.reviewer = ?)
+      AND (SELECT count(*) FROM review_grades g WHERE g.queue_id = i.queue_id AND g.item_id = i.item_id) < ?"""
+
+
+# accounts ---------------------------------------------------------------------------------------------
+def insert_account(con: duckdb.DuckDBPyConnection, name: str, role: str, salt: bytes, digest: bytes) -> bool:
+    row = con.execute(
+        "INSERT INTO reviewers VALUES (?, ?, ?, ?, now(), now(), NULL) ON CONFLICT DO NOTHING RETURNING name",
+        [name, role, salt, digest]).fetchall()
+    return bool(row)
+
+
+def set_password(con: duckdb.DuckDBPyConnection, name: str, salt: bytes, digest: bytes) -> bool:
+    row = con.execute("UPDATE reviewers SET salt = ?, password_hash = ?, password_set_at = now() WHERE name = ? "
+                      "RETURNING name", [salt, digest, name]).fetchall()
+    return bool(row)
+
+
+def credentials(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, bytes, bytes] | None:
+    row = con.execute("SELECT role, salt, password_hash FROM reviewers WHERE name = ?", [name]).fetchone()
+    return (row[0], bytes(row[1]), bytes(row[2])) if row else None
+
+
+def accounts(con: duckdb.DuckDBPyConnection) -> list[Account]:
+    rows = con.execute("SELECT name, role FROM reviewers ORDER BY name").fetchall()
+    return [Account(name, role) for name, role in rows]
+
+
+def count_accounts(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT count(*) FROM reviewers").fetchone()[0])
+
+
+def delete_account(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    con.execute("DELETE FROM review_queue_reviewers WHERE reviewer = ?", [name])
+    return bool(con.execute("DELETE FROM reviewers WHERE name = ? RETURNING name", [name]).fetchall())
+
+
+# login throttling ------------------------------------------------------------------------------------
+def throttle(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, datetime | None]:
+    row = con.execute("SELECT failures, locked_until FROM login_throttle WHERE name = ?", [name]).fetchone()
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+def record_failure(con: duckdb.DuckDBPyConnection, name: str, now: datetime, lock_for) -> tuple[int, datetime]:
+    """Count one failed login and lock the name for `lock_for(failures)` seconds (a timedelta)."""
+    failures = throttle(con, name)[0] + 1
+    locked_until = now + lock_for(failures)
+    con.execute("INSERT INTO login_throttle VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "failures = excluded.failures, last_failure_at = excluded.last_failure_at, "
+                "locked_until = excluded.locked_until", [name, failures, now, locked_until])
+    return failures, locked_until
+
+
+def record_success(con: duckdb.DuckDBPyConnection, name: str, now: datetime) -> None:
+    con.execute("DELETE FROM login_throttle WHERE name = ?", [name])
+    con.execute("UPDATE reviewers SET last_login_at = ? WHERE name = ?", [now, name])
+
+
+# queues -------------------------------------------------------------------------------------------------
+def insert_queue(con: duckdb.DuckDBPyConnection, queue: Queue, items: list[ReviewItem]) -> None:
+    candidates = json.dumps([dataclasses.asdict(c) for c in queue.candidates])
+    con.execute("INSERT INTO review_queues VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        queue.queue_id, queue.run_id, queue.suite, queue.mode, queue.strategy, queue.sample_n, queue.overlap,
+        queue.blind, queue.rubric.to_json(), candidates, queue.seed, queue.created_by, queue.created_at])
+    set_queue_reviewers(con, queue.queue_id, queue.reviewers)
+    frame = pd.DataFrame([dataclasses.asdict(i) for i in items], columns=ITEM_COLUMNS)
+    con.register("_review_items", frame)
+    try:
+        con.execute("INSERT INTO review_items BY NAME SELECT * FROM _review_items")
+    finally:
+        con.unregister("_review_items")
+
+
+def set_queue_reviewers(con: duckdb.DuckDBPyConnection, queue_id: str, reviewers: list[str]) -> None:
+    con.execute("DELETE FROM review_queue_reviewers WHERE queue_id = ?", [queue_id])
+    for name in reviewers:
+        con.execute("INSERT INTO review_queue_reviewers VALUES (?, ?)", [queue_id, name])
+
+
+def queue_exists(con: duckdb.DuckDBPyConnection, queue_id: str) -> bool:
+    return con.execute("SELECT 1 FROM review_queues WHERE queue_id = ?", [queue_id]).fetchone() is not None
+
+
+def _queue(row: dict, reviewers: list[str]) -> Queue:
+    return Queue(
+        queue_id=row["queue_id"], run_id=row["run_id"], suite=row["suite"], mode=row["mode"],
+        strategy=row["strategy"], sample_n=int(row["sample_n"]), overlap=int(row["overlap"]),
+        blind=bool(row["blind"]), rubric=Rubric.from_json(row["rubric_json"]),
+        candidates=[Candidate(**c) for c in json.loads(row["candidates_json"])], reviewers=reviewers,
+        seed=int(row["seed"]), created_by=row["created_by"], created_at=row["created_at"])
+
+
+def queues(con: duckdb.DuckDBPyConnection, reviewer: str | None = None) -> list[Queue]:
+    """Every queue (reviewer None) or the queues open to one reviewer, newest first."""
+    where, params = ("WHERE " + _OPEN_TO, [reviewer]) if reviewer is not None else ("", [])
+    rows = con.execute(f"SELECT * FROM review_queues q {where} ORDER BY created_at DESC, queue_id", params).df()
+    assigned = con.execute("SELECT queue_id, reviewer FROM review_queue_reviewers ORDER BY reviewer").fetchall()
+    by_queue: dict[str, list[str]] = {}
+    for queue_id, name in assigned:
+        by_queue.setdefault(queue_id, []).append(name)
+    return [_queue(row, by_queue.get(row["queue_id"], [])) for row in rows.to_dict("records")]
+
+
+def items(con: duckdb.DuckDBPyConnection, queue_id: str) -> list[ReviewItem]:
+    rows = con.execute("SELECT * FROM review_items WHERE queue_id = ? ORDER BY position", [queue_id]).df()
+    return [_item(row) for row in rows.to_dict("records")]
+
+
+def _item(row: dict) -> ReviewItem:
+    """A row of review_items (pandas gives NaN for NULL and numpy scalars) as a ReviewItem."""
+    values = {k: None if not isinstance(row[k], str) and pd.isna(row[k]) else row[k] for k in ITEM_COLUMNS}
+    values["position"], values["swapped"] = int(values["position"]), bool(values["swapped"])
+    values["priority"] = float(values["priority"] or 0.0)
+    return ReviewItem(**values)
+
+
+def next_item(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int,
+              last: str | None = None, prefer: str | None = None) -> ReviewItem | None:
+    """The first open item by position; items this reviewer skipped come after the rest, `last` at the end,
+    `prefer` (an item just un-graded) first."""
+    sql = f"""SELECT i.* {_AVAILABLE}
+        ORDER BY i.item_id <> ?, i.item_id = ?,
+                 EXISTS (SELECT 1 FROM review_skips s WHERE s.queue_id = i.queue_id AND s.item_id = i.item_id
+                         AND s.reviewer = ?),
+                 i.position
+        LIMIT 1"""
+    rows = con.execute(sql, [queue_id, reviewer, overlap, prefer or "", last or "", reviewer]).df()
+    return _item(rows.iloc[0].to_dict()) if len(rows) else None
+
+
+def item(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str) -> ReviewItem | None:
+    rows = con.execute("SELECT * FROM review_items WHERE queue_id = ? AND item_id = ?", [queue_id, item_id]).df()
+    return _item(rows.iloc[0].to_dict()) if len(rows) else None
+
+
+def count_available(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int) -> int:
+    return int(con.execute(f"SELECT count(*) {_AVAILABLE}", [queue_id, reviewer, overlap]).fetchone()[0])
+
+
+def count_skipped_available(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int) -> int:
+    sql = f"""SELECT count(*) {_AVAILABLE} AND EXISTS (SELECT 1 FROM review_skips s WHERE s.queue_id = i.queue_id
+              AND s.item_id = i.item_id AND s.reviewer = ?)"""
+    return int(con.execute(sql, [queue_id, reviewer, overlap, reviewer]).fetchone()[0])
+
+
+# grades --------------------------------------------------------------------------------------------------
+def insert_grade(con: duckdb.DuckDBPyConnection, grade: Grade) -> bool:
+    """Store a grade unless this reviewer already graded the item; True when it was stored."""
+    row = con.execute(
+        "INSERT INTO review_grades VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING item_id",
+        [grade.queue_id, grade.item_id, grade.reviewer, json.dumps(grade.answers, sort_keys=True),
+         grade.answers.get("overall"), grade.comment, grade.elapsed_s, grade.created_at]).fetchall()
+    if row:
+        con.execute("DELETE FROM review_skips WHERE queue_id = ? AND item_id = ? AND reviewer = ?",
+                    [grade.queue_id, grade.item_id, grade.reviewer])
+    return bool(row)
+
+
+def insert_skip(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str, reviewer: str) -> None:
+    con.execute("INSERT INTO review_skips VALUES (?, ?, ?, now()) ON CONFLICT DO NOTHING",
+                [queue_id, item_id, reviewer])
+
+
+def delete_last_grade(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str) -> str | None:
+    """Remove this reviewer's most recent grade in the queue; the item id, or None when there is none."""
+    row = con.execute("SELECT item_id FROM review_grades WHERE queue_id = ? AND reviewer = ? "
+                      "ORDER BY created_at DESC, item_id DESC LIMIT 1", [queue_id, reviewer]).fetchone()
+    if row is None:
+        return None
+    con.execute("DELETE FROM review_grades WHERE queue_id = ? AND reviewer = ? AND item_id = ?",
+                [queue_id, reviewer, row[0]])
+    return str(row[0])
+
+
+def count_grades(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str) -> int:
+    return int(con.execute("SELECT count(*) FROM review_grades WHERE queue_id = ? AND reviewer = ?",
+                           [queue_id, reviewer]).fetchone()[0])
+
+
+def own_grade(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str, reviewer: str) -> Grade | None:
+    row = con.execute("SELECT answers_json, comment, elapsed_s, created_at FROM review_grades "
+                      "WHERE queue_id = ? AND item_id = ? AND reviewer = ?", [queue_id, item_id, reviewer]).fetchone()
+    if row is None:
+        return None
+    return Grade(queue_id, item_id, reviewer, json.loads(row[0]), row[1], row[2], row[3])
+
+
+def grades_frame(con: duckdb.DuckDBPyConnection, queue_id: str | None = None) -> pd.DataFrame:
+    """Every grade joined with its item (admin use: export and analysis)."""
+    where, params = ("WHERE g.queue_id = ?", [queue_id]) if queue_id else ("", [])
+    return con.execute(f"""
+        SELECT g.queue_id, g.item_id, i.position, i.example_id, g.reviewer, g.overall, g.answers_json, g.comment,
+               g.elapsed_s, g.created_at, i.candidate_a, i.variant_a, i.candidate_b, i.variant_b, i.swapped,
+               q.run_id, q.suite, q.mode
+        FROM review_grades g
+        JOIN review_items i USING (queue_id, item_id)
+        JOIN review_queues q USING (queue_id)
+        {where} ORDER BY g.queue_id, i.position, g.reviewer""", params).df()
+
+
+def progress_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per queue: items, items with at least `overlap` grades, grades given."""
+    return con.execute("""
+        WITH counts AS (
+            SELECT i.queue_id, i.item_id, count(g.reviewer) AS n
+            FROM review_items i LEFT JOIN review_grades g USING (queue_id, item_id)
+            GROUP BY ALL)
+        SELECT q.queue_id, q.run_id, q.suite, q.mode, q.overlap, count(c.item_id) AS items,
+               count_if(c.n >= q.overlap)::BIGINT AS complete, coalesce(sum(c.n), 0)::BIGINT AS grades
+        FROM review_queues q LEFT JOIN counts c USING (queue_id)
+        GROUP BY ALL ORDER BY q.queue_id""").df()
+
+
+def reviewer_progress_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per queue and reviewer: grades given and items skipped."""
+    return con.execute("""
+        SELECT queue_id, reviewer, count(*) FILTER (WHERE kind = 'grade') AS graded,
+               count(*) FILTER (WHERE kind = 'skip') AS skipped, max(t) AS last_activity
+        FROM (SELECT queue_id, reviewer, 'grade' AS kind, created_at AS t FROM review_grades
+              UNION ALL SELECT queue_id, reviewer, 'skip', created_at FROM review_skips)
+        GROUP BY ALL ORDER BY queue_id, reviewer""").df()
+
+
+# run data the queues are built from ---------------------------------------------------------------------
+def predictions(con: duckdb.DuckDBPyConnection, run_id: str, suite: str) -> pd.DataFrame:
+    return con.execute("""SELECT candidate, variant, example_id, input, reference, output, error
+                          FROM predictions WHERE run_id = ? AND suite = ?
+                          ORDER BY candidate, variant, example_id""", [run_id, suite]).df()
+
+
+def example_stats(con: duckdb.DuckDBPyConnection, run_id: str, suite: str) -> pd.DataFrame:
+    return con.execute("""SELECT candidate, variant, example_id, metric, options_json, stat_names, stats
+                          FROM example_stats WHERE run_id = ? AND suite = ?""", [run_id, suite]).df()
+
+
+class ReviewStore:
+    """The review tables of one store file. `run(fn, ...)` calls one of this module's functions in one
+    short transaction (retried while another process holds the file), keeping its signature's types."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def run(self, fn: Callable[Concatenate[duckdb.DuckDBPyConnection, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.store.transaction(lambda con: fn(con, *args, **kwargs))
+
+    def add_grade(self, grade: Grade) -> bool:
+        """Store a grade once (True) or find it already stored (False), even when the same grade arrives
+        twice at the same moment: DuckDB then refuses one insert as a duplicate key, and the retry sees the
+        committed row."""
+        for attempt in range(_GRADE_RETRIES):
+            try:
+                return self.store.transaction(lambda con: _add_grade(con, grade))
+            except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
+                if "duplicate key" not in str(exc).lower() or attempt == _GRADE_RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+
+def _add_grade(con: duckdb.DuckDBPyConnection, grade: Grade) -> bool:
+    if item(con, grade.queue_id, grade.item_id) is None:
+        raise HarnessError(f"item {grade.item_id} is not in queue {grade.queue_id}")
+    return insert_grade(con, grade)

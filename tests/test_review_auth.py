@@ -1,0 +1,116 @@
+"""Reviewer accounts: only salted scrypt hashes are stored; repeated failures lock a name in the store."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.errors import HarnessError
+from harness.review_auth import (
+    FREE_FAILURES,
+    accounts,
+    add_account,
+    current_account,
+    has_accounts,
+    lock_delay,
+    login,
+    remove_account,
+    reset_password,
+)
+from harness.store import Store
+
+T0 = datetime(2026, 1, 1, 9, 0, 0)
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path / "auth.duckdb")
+
+
+def test_only_a_salted_scrypt_hash_is_stored(store):
+    password = add_account(store, "alice")
+    add_account(store, "bob")
+    rows = store.query("SELECT name, role, salt, password_hash FROM reviewers ORDER BY name")
+    assert list(rows["name"]) == ["alice", "bob"] and set(rows["role"]) == {"reviewer"}
+    alice = rows.iloc[0]
+    stored = bytes(alice["password_hash"])
+    assert password.encode() not in stored and password not in store.query("SELECT * FROM reviewers").to_csv()
+    assert stored == hashlib.scrypt(password.encode(), salt=bytes(alice["salt"]), n=2**14, r=8, p=1,
+                                    maxmem=64 * 1024 * 1024, dklen=32)
+    assert bytes(rows.iloc[0]["salt"]) != bytes(rows.iloc[1]["salt"])  # a salt per account
+
+
+def test_login_and_roles(store):
+    assert not has_accounts(store)
+    password = add_account(store, "root", role="admin")
+    assert has_accounts(store)
+    result = login(store, "root", password)
+    assert result.account is not None and result.account.role == "admin"
+    assert login(store, "root", password + "x").account is None
+    assert current_account(store, "root").role == "admin"
+    with pytest.raises(HarnessError, match="already exists"):
+        add_account(store, "root")
+    with pytest.raises(HarnessError, match="--role boss"):
+        add_account(store, "carol", role="boss")
+    with pytest.raises(HarnessError, match="reviewer name"):
+        add_account(store, "bad name")
+
+
+def test_repeated_failures_lock_the_name_exponentially(store):
+    password = add_account(store, "alice")
+    for i in range(FREE_FAILURES - 1):
+        assert login(store, "alice", "wrong", now=T0 + timedelta(seconds=i)).retry_after_s == 0
+    now = T0 + timedelta(seconds=10)
+    third = login(store, "alice", "wrong", now=now)
+    assert third.account is None and third.retry_after_s == pytest.approx(lock_delay(FREE_FAILURES).total_seconds())
+    # while locked even the right password is refused, without counting another failure
+    locked = login(store, "alice", password, now=now + timedelta(seconds=1))
+    assert locked.account is None and "too many failed logins" in locked.message
+    later = now + lock_delay(FREE_FAILURES) + timedelta(seconds=1)
+    fourth = login(store, "alice", "wrong", now=later)
+    assert fourth.retry_after_s == pytest.approx(2 * third.retry_after_s)  # doubled
+    stored = store.query("SELECT failures, locked_until FROM login_throttle WHERE name = 'alice'").iloc[0]
+    assert stored["failures"] == FREE_FAILURES + 1
+    after = later + lock_delay(FREE_FAILURES + 1) + timedelta(seconds=1)
+    assert login(store, "alice", password, now=after).account is not None
+    assert store.query("SELECT * FROM login_throttle WHERE name = 'alice'").empty  # success clears it
+    assert lock_delay(100).total_seconds() == 15 * 60  # capped
+
+
+def test_unknown_names_are_throttled_too(store):
+    add_account(store, "alice")
+    for i in range(FREE_FAILURES):
+        result = login(store, "mallory", "guess", now=T0 + timedelta(seconds=i))
+    assert result.account is None and result.message.startswith("wrong name or password")
+    assert result.retry_after_s > 0
+    assert login(store, "mallory", "guess", now=T0 + timedelta(seconds=3)).message.startswith("too many")
+
+
+def test_reset_and_remove(store):
+    old = add_account(store, "alice")
+    for i in range(FREE_FAILURES):
+        login(store, "alice", "wrong", now=datetime.now() + timedelta(seconds=i))
+    new = reset_password(store, "alice")
+    assert new != old
+    assert login(store, "alice", old).account is None
+    assert login(store, "alice", new).account is not None  # the reset lifted the lock
+    remove_account(store, "alice")
+    assert accounts(store) == [] and current_account(store, "alice") is None
+    with pytest.raises(HarnessError, match="not found"):
+        reset_password(store, "alice")
+
+
+def test_cli_add_reviewer_prints_a_one_time_password(tmp_path):
+    from harness.cli import _register, app
+
+    _register()
+    db = str(tmp_path / "cli.duckdb")
+    out = CliRunner().invoke(app, ["review", "add-reviewer", "alice", "--role", "admin", "--db", db])
+    assert out.exit_code == 0, out.output
+    password = out.output.strip().splitlines()[-1]
+    assert login(Store(db), "alice", password).account.role == "admin"
+    listed = CliRunner().invoke(app, ["review", "reviewers", "--db", db])
+    assert "alice\tadmin" in listed.output
