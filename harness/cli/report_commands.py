@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +17,20 @@ from harness.store import default_path
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
-def streamlit_command(port: int, app_path: Path = APP) -> list[str]:
-    """The `streamlit run` command line: local address only, no browser launch, no usage statistics."""
-    return [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", "127.0.0.1",
-            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+def streamlit_command(port: int, app_path: Path = APP, host: str = "127.0.0.1") -> list[str]:
+    """The `streamlit run` command line: loopback unless a host is given, no browser launch, no usage
+    statistics, no developer toolbar and no source-file watcher (a report is not a development server)."""
+    return [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", host,
+            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none"]
 
 
 @app.command()
 def report(
     db: str | None = typer.Option(None, "--db", help="DuckDB file (default: $HARNESS_DB or ./harness.duckdb)."),
-    port: int = typer.Option(8501, "--port", help="Port on 127.0.0.1."),
+    port: int = typer.Option(8501, "--port", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Address to listen on; 0.0.0.0 serves reviewers on the team network."),
 ) -> None:
     """Open the report (leaderboard, lift, comparisons, training, cost, runs) at http://127.0.0.1:PORT."""
     if not APP.is_file():
@@ -34,9 +39,34 @@ def report(
     if not path.exists():
         typer.echo(f"note: {path} does not exist yet; the report shows runs as soon as one writes there", err=True)
     env = {**os.environ, "HARNESS_DB": str(path)}
-    typer.echo(f"report on {path}: http://127.0.0.1:{port}  (Ctrl+C stops it)")
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        require_accounts(path, host)
+    typer.echo(f"report on {path}: http://{host}:{port}  (Ctrl+C stops it)")
+    raise typer.Exit(serve(streamlit_command(port, host=host), env))
+
+
+def require_accounts(path: Path, host: str) -> None:
+    """With no accounts the app lets everyone in as admin (the engineer's own machine); never on a network."""
+    from harness.review_auth import has_accounts
+    from harness.store import Store
+
+    if not path.exists() or not has_accounts(Store(path)):
+        raise HarnessError(f"--host {host}: {path} has no accounts, so anyone on the network would be admin; "
+                           "create one first: harness review add-reviewer NAME --role admin")
+
+
+def serve(command: list[str], env: dict[str, str]) -> int:
+    """Run the server until it exits, Ctrl+C or SIGTERM; the server never outlives the command."""
+    process = subprocess.Popen(command, env=env, cwd=str(APP.parent))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        code = subprocess.call(streamlit_command(port), env=env, cwd=str(APP.parent))
+        return process.wait()
     except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+        return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
