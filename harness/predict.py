@@ -53,13 +53,24 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
     prompts = [build_prompt(suite, predictor.tokenizer, ex) for ex in examples]
     if suite.kind == "generation":
         return _guarded(examples, prompts, batch_size, lambda ex, pr: _generate_batch(predictor, suite, ex, pr))
-    return _guarded(examples, prompts, batch_size, lambda ex, pr: _choices_batch(predictor, suite, ex, pr))
+    return _guarded(examples, prompts, batch_size, lambda ex, pr: _choices_batch(predictor, suite, ex, pr),
+                    _token_lengths(predictor.tokenizer, prompts))
+
+
+def _token_lengths(tokenizer: Any, prompts: list[str]) -> list[int]:
+    """Prompt lengths in tokens: batching by them (not by characters) leaves less padding."""
+    if not prompts:
+        return []
+    return [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
 
 
 def _guarded(examples: list[Example], prompts: list[str], batch_size: int,
-             run_batch: Callable[[list[Example], list[str]], list[Prediction]]) -> list[Prediction]:
-    """Run batches; a failing batch is retried example by example and failures are recorded, not raised."""
-    order = sorted(range(len(examples)), key=lambda i: -len(prompts[i]))
+             run_batch: Callable[[list[Example], list[str]], list[Prediction]],
+             lengths: list[int] | None = None) -> list[Prediction]:
+    """Run batches, longest prompts first (by `lengths`, else characters); a failing batch is retried
+    example by example and failures are recorded, not raised."""
+    size = lengths if lengths is not None else [len(p) for p in prompts]
+    order = sorted(range(len(examples)), key=lambda i: -size[i])
     out: dict[int, Prediction] = {}
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
@@ -146,9 +157,26 @@ def _generate_batch(predictor: Predictor, suite: Suite, examples: list[Example],
 @torch.no_grad()
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, stop: Sequence[str],
              device: str) -> list[str]:
-    """Greedy decoding of a batch (left padded), cut at the first stop sequence."""
-    tokenizer.padding_side = "left"
-    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    """Greedy decoding of a batch (left padded), cut at the first stop sequence.
+
+    Rows leave the batch as they finish (`harness.greedy`); models whose generation config changes
+    the logits decode through `transformers`' `generate` (`generate_plain`), which gives the same text.
+    """
+    from harness.greedy import greedy_new_tokens, supports
+
+    if not supports(model):
+        return generate_plain(model, tokenizer, prompts, max_new_tokens, stop, device)
+    enc = _encode_left_padded(tokenizer, prompts, device)
+    new = greedy_new_tokens(model, tokenizer, enc["input_ids"], enc["attention_mask"], max_new_tokens, stop)
+    texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+    return [cut_at_stop(t, stop) for t in texts]
+
+
+@torch.no_grad()
+def generate_plain(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, stop: Sequence[str],
+                   device: str) -> list[str]:
+    """Greedy decoding with `transformers`' `generate`: every row stays in the batch until the last one ends."""
+    enc = _encode_left_padded(tokenizer, prompts, device)
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False,
                               "pad_token_id": tokenizer.pad_token_id}
     if stop:
@@ -157,6 +185,11 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
     new = out[:, enc["input_ids"].shape[1]:]
     texts = tokenizer.batch_decode(new, skip_special_tokens=True)
     return [cut_at_stop(t, stop) for t in texts]
+
+
+def _encode_left_padded(tokenizer: Any, prompts: Sequence[str], device: str) -> Any:
+    tokenizer.padding_side = "left"
+    return tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -1,0 +1,138 @@
+"""Greedy decoding that drops a row from the batch as soon as it has finished.
+
+`transformers`' `generate` keeps every row of a batch in every decoding step until the last row
+stops. Summaries, answers and translations end at very different lengths, so most rows of a batch
+idle through many steps, each costing as much as a live one. This loop removes a row (and its
+key-value cache) the step it ends (end-of-sequence token, stop string or max_new_tokens), so a step
+costs what is still generating.
+
+The prompts of a batch are prefilled in groups of similar length, so a long prompt does not pad
+every other row of its batch to its length; the groups' caches are then left-padded into one
+batch for decoding (masked positions, as in `generate`'s own left padding).
+
+It follows `generate`'s greedy decoding token for token: the same left-padded prefill with position
+ids from the attention mask, argmax of the float32 logits of the last position, end-of-sequence ids
+from the model's generation config, and `transformers`' own stop-string criterion. Where the model's
+generation config would change the logits (repetition penalty, forced or suppressed tokens, ...),
+`supports` says no and the caller uses `generate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from harness.choice_scoring import _cache_argument, _cache_of, _last_logits_only, length_groups
+
+# generation-config fields that add a logits processor to greedy decoding, with their neutral values
+_NEUTRAL: dict[str, tuple] = {
+    "repetition_penalty": (None, 1.0), "encoder_repetition_penalty": (None, 1.0), "no_repeat_ngram_size": (None, 0),
+    "encoder_no_repeat_ngram_size": (None, 0), "bad_words_ids": (None,), "min_length": (None, 0),
+    "min_new_tokens": (None, 0), "forced_bos_token_id": (None,), "forced_eos_token_id": (None,),
+    "exponential_decay_length_penalty": (None,), "suppress_tokens": (None,), "begin_suppress_tokens": (None,),
+    "sequence_bias": (None,), "guidance_scale": (None, 1.0), "watermarking_config": (None,),
+    "remove_invalid_values": (None, False), "num_beams": (None, 1), "num_return_sequences": (None, 1),
+}
+
+
+def supports(model: Any) -> bool:
+    """True where this loop decodes exactly as `generate(do_sample=False)` would."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "is_encoder_decoder", False):
+        return False
+    gen = getattr(model, "generation_config", None)
+    if gen is None:
+        return True
+    return all(getattr(gen, name, None) in neutral for name, neutral in _NEUTRAL.items())
+
+
+def _eos_ids(model: Any) -> torch.Tensor:
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+@torch.no_grad()
+def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
+    """The tokens greedy decoding appends to each (left-padded) row, up to and including the one that ends it."""
+    from transformers import StopStringCriteria
+
+    stop_check = StopStringCriteria(tokenizer=tokenizer, stop_strings=list(stop)) if stop else None
+    eos = _eos_ids(model).to(input_ids.device)
+    rows, logits, cache = _prefill(model, input_ids, attention_mask)  # rows: original row of each live row
+    cache_arg = _cache_argument(model)
+    new: list[list[int]] = [[] for _ in rows]
+    sequences, mask = input_ids[rows], attention_mask[rows]
+    last = mask.sum(-1, keepdim=True) - 1
+    for step in range(max_new_tokens):
+        token = logits.float().argmax(-1)
+        for live, row in enumerate(rows):
+            new[row].append(int(token[live]))
+        if step == max_new_tokens - 1:
+            break
+        sequences = torch.cat([sequences, token[:, None]], dim=-1)
+        done = torch.isin(token, eos)
+        if stop_check is not None:
+            done |= stop_check(sequences, None)
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+        last = last + 1
+        if bool(done.any()):
+            keep = (~done).nonzero().flatten()
+            cache.batch_select_indices(keep)
+            sequences, mask, last, token = sequences[keep], mask[keep], last[keep], token[keep]
+            rows = [rows[k] for k in keep.tolist()]
+        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=last, use_cache=True,
+                    **{cache_arg: cache})
+        logits, cache = out.logits[:, -1], _cache_of(out)
+    return new
+
+
+def _prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[list[int], torch.Tensor, Any]:
+    """Prefill in groups of similar prompt length; returns the row order, last logits and one cache.
+
+    The cache is the groups' caches left-padded to the batch width and stacked in that row order.
+    A cache other than plain per-layer key/value tensors gets one padded prefill, as in `generate`.
+    """
+    lengths = attention_mask.sum(-1).tolist()
+    groups = length_groups(lengths)
+    parts = []
+    for group in groups if len(groups) > 1 else []:
+        width = max(lengths[i] for i in group)
+        parts.append(_prefill_rows(model, input_ids[group][:, -width:], attention_mask[group][:, -width:]))
+        if not _plain_layers(parts[0][1]):
+            break
+    if not parts or len(parts) < len(groups):
+        return list(range(len(lengths))), *_prefill_rows(model, input_ids, attention_mask)
+    merged = parts[0][1]
+    for number, layer in enumerate(merged.layers):
+        layer.keys = torch.cat([_pad_left(c.layers[number].keys, input_ids.shape[1]) for _, c in parts])
+        layer.values = torch.cat([_pad_left(c.layers[number].values, input_ids.shape[1]) for _, c in parts])
+    return [i for g in groups for i in g], torch.cat([logits for logits, _ in parts]), merged
+
+
+def _prefill_rows(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                **_last_logits_only(model))
+    return out.logits[:, -1], _cache_of(out)
+
+
+def _plain_layers(cache: Any) -> bool:
+    """A cache of full-attention layers holding (batch, heads, time, dim) keys and values."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(type(layer) is DynamicLayer and layer.keys is not None and layer.keys.dim() == 4
+                                for layer in layers)
+
+
+def _pad_left(states: torch.Tensor, width: int) -> torch.Tensor:
+    missing = width - states.shape[-2]
+    if missing == 0:
+        return states
+    return torch.cat([states.new_zeros((*states.shape[:-2], missing, states.shape[-1])), states], dim=-2)
