@@ -12,7 +12,8 @@ batch for decoding (masked positions, as in `generate`'s own left padding).
 
 It follows `generate`'s greedy decoding token for token: the same left-padded prefill with position
 ids from the attention mask, argmax of the float32 logits of the last position, end-of-sequence ids
-from the model's generation config, and `transformers`' own stop-string criterion. Where the model's
+from the model's generation config, and stop sequences that count once some text precedes them
+(harness.stopping, the same criterion `generate_plain` passes to `generate`). Where the model's
 generation config would change the logits (repetition penalty, forced or suppressed tokens, ...),
 `supports` says no and the caller uses `generate`.
 """
@@ -58,9 +59,7 @@ def _eos_ids(model: Any) -> torch.Tensor:
 def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
     """The tokens greedy decoding appends to each (left-padded) row, up to and including the one that ends it."""
-    from transformers import StopStringCriteria
-
-    stop_check = StopStringCriteria(tokenizer=tokenizer, stop_strings=list(stop)) if stop else None
+    from harness.stopping import rows_to_stop
     eos = _eos_ids(model).to(input_ids.device)
     rows, logits, cache = _prefill(model, input_ids, attention_mask)  # rows: original row of each live row
     cache_arg = _cache_argument(model)
@@ -75,8 +74,8 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
             break
         sequences = torch.cat([sequences, token[:, None]], dim=-1)
         done = torch.isin(token, eos)
-        if stop_check is not None:
-            done |= stop_check(sequences, None)
+        if stop:
+            done |= rows_to_stop(tokenizer, new, rows, stop).to(done.device)
         if bool(done.all()):
             break
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)

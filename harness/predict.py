@@ -180,7 +180,12 @@ def generate_plain(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_t
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False,
                               "pad_token_id": tokenizer.pad_token_id}
     if stop:
-        kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+        from transformers import StoppingCriteriaList
+
+        from harness.stopping import StopAfterText
+
+        width = enc["input_ids"].shape[1]
+        kwargs["stopping_criteria"] = StoppingCriteriaList([StopAfterText(tokenizer, stop, width)])
     out = model.generate(**enc, **kwargs)
     new = out[:, enc["input_ids"].shape[1]:]
     texts = tokenizer.batch_decode(new, skip_special_tokens=True)

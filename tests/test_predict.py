@@ -196,3 +196,14 @@ def test_shared_context_scoring_equals_naive_on_smollm2():
     pairs = [[encode_pair(tok, context, choice) for choice in CHOICES] for context in CONTEXTS]
     fast = score_with_shared_context(loaded.model, pairs, tok.pad_token_id, "cpu")
     assert flat(fast) == pytest.approx(flat(score_naive(loaded.model, pairs, "cpu")), abs=2e-3)
+
+
+def test_a_stop_sequence_counts_only_after_some_text():
+    """A model that opens with a newline must not be cut to nothing by stop: ["\\n"]."""
+    from harness.stopping import should_stop
+
+    assert not should_stop("\n", ["\n"])
+    assert not should_stop("  \n", ["\n"])
+    assert not should_stop(" Anna moves", ["\n"])
+    assert should_stop("\nAnna moves the meeting.\n", ["\n"])
+    assert should_stop("Der Hund ist klein.\nEnglish", ["\n", "English:"])
