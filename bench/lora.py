@@ -128,7 +128,7 @@ def _float_copy(model: Any) -> Any:
 def run(quick: bool) -> list[Row]:
     offline()
     logging.getLogger("transformers").setLevel(logging.ERROR)
-    reps = 2 if quick else 3
+    reps = 2  # a repetition trains three adapters: about 4 minutes on 2 CPU cores
     lora = lora_config(quick)
     with tempfile.TemporaryDirectory(prefix="bench-lora-") as tmp:
         folder = Path(tmp)
