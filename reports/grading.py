@@ -26,6 +26,15 @@ def current_account() -> Account:
     return Account(user["name"], user["role"])
 
 
+def admin_account() -> Account | None:
+    """The logged-in admin; for anyone else an error on the page and None (the page then stops)."""
+    account = current_account()
+    if account.role != "admin":
+        st.error("This page is for admins.")
+        return None
+    return account
+
+
 def page() -> None:
     ui.render_page(_render)
 

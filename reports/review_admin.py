@@ -11,7 +11,7 @@ from harness.review_records import MODES, ROLES, STRATEGIES
 from harness.rubrics import builtin_rubrics, load_rubric
 from harness.store import Store
 from reports import ui
-from reports.grading import current_account
+from reports.grading import admin_account
 from reports.review_views import queue_summary, run_choices
 
 
@@ -20,9 +20,8 @@ def page() -> None:
 
 
 def _render(store: Store) -> None:
-    account = current_account()
-    if account.role != "admin":
-        st.error("This page is for admins.")
+    account = admin_account()
+    if account is None:
         return
     st.title("Review queues")
     queues = review.queues_for(store, account)

@@ -11,7 +11,7 @@ from harness import review
 from harness.review_analysis import analyse, grades, metric_correlations
 from harness.store import Store
 from reports import ui
-from reports.grading import current_account
+from reports.grading import admin_account
 
 RESAMPLES = 1000
 
@@ -21,9 +21,8 @@ def page() -> None:
 
 
 def _render(store: Store) -> None:
-    account = current_account()
-    if account.role != "admin":
-        st.error("This page is for admins.")
+    account = admin_account()
+    if account is None:
         return
     st.title("Human review")
     queues = review.queues_for(store, account)
