@@ -1,9 +1,15 @@
-"""Reviewer accounts: one-time passwords, salted scrypt hashes, and per-name login throttling.
+"""Reviewer accounts: one-time passwords, argon2id hashes, and per-name login throttling.
 
-Only a random salt and `hashlib.scrypt(password, salt)` are stored. After `FREE_FAILURES` wrong
-passwords in a row a name is locked for `BASE_DELAY_S * 2**(extra failures)` seconds (at most
-`MAX_DELAY_S`); the count and the lock live in the store, so every app process and restart sees them.
-Unknown names are throttled the same way and cost the same scrypt work, so they reveal nothing.
+Passwords are hashed with argon2id (`argon2-cffi`, RFC 9106 parameters); accounts made before it keep a
+salted scrypt hash that is replaced by an argon2id one at their next login. A password handed out by
+`add-reviewer` or `reset-password` is one-time: it logs in only to choose a new password.
+
+Throttling: every attempt is counted as a failure *before* its password is checked, in one transaction
+(`sql.reserve_attempt`), and a success clears the count. So parallel guesses queue behind each other:
+after `FREE_FAILURES` attempts a name is locked for `BASE_DELAY_S * 2**(extra failures)` seconds (at most
+`MAX_DELAY_S`), and no more than `FREE_FAILURES` passwords are ever checked before the lock, however many
+arrive at once, in however many app processes. Unknown names are throttled the same way and cost the
+same hashing work, so they reveal nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +18,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
+
+import duckdb
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from harness.errors import HarnessError
 from harness.review_records import ROLES, Account
@@ -21,12 +33,14 @@ from harness.store import Store
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_BYTES = 2**14, 8, 1, 32
 FREE_FAILURES = 3
 BASE_DELAY_S = 2.0
 MAX_DELAY_S = 15 * 60.0
+MIN_PASSWORD = 10
 NAME = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
-_DUMMY_SALT = b"\0" * 16
+LEGACY_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("no such account")
 
 
 @dataclass(frozen=True)
@@ -34,11 +48,23 @@ class LoginResult:
     account: Account | None
     message: str
     retry_after_s: float = 0.0
+    must_change_password: bool = False
 
 
-def hash_password(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                          maxmem=64 * 1024 * 1024, dklen=KEY_BYTES)
+def hash_password(password: str) -> bytes:
+    """An argon2id hash in its encoded form (parameters and salt included)."""
+    return _HASHER.hash(password).encode("ascii")
+
+
+def _verify(password: str, salt: bytes, digest: bytes) -> bool:
+    """Check a password against an argon2id hash (salt empty) or a legacy scrypt one."""
+    if salt:
+        given = hashlib.scrypt(password.encode("utf-8"), salt=salt, **LEGACY_SCRYPT)
+        return hmac.compare_digest(given, digest)
+    try:
+        return _HASHER.verify(digest.decode("ascii"), password)
+    except (VerificationError, InvalidHashError, UnicodeDecodeError):
+        return False
 
 
 def new_password() -> str:
@@ -56,22 +82,30 @@ def add_account(store: Store, name: str, role: str = "reviewer") -> str:
     check_name(name)
     if role not in ROLES:
         raise HarnessError(f"--role {role}: must be one of {', '.join(ROLES)}")
-    password, salt = new_password(), secrets.token_bytes(16)
-    if not ReviewStore(store).run(sql.insert_account, name, role, salt, hash_password(password, salt)):
+    password = new_password()
+    if not ReviewStore(store).run(sql.insert_account, name, role, b"", hash_password(password)):
         raise HarnessError(f"reviewer '{name}' already exists; `harness review reset-password {name}` "
                            "gives them a new password")
     return password
 
 
 def reset_password(store: Store, name: str) -> str:
-    password, salt = new_password(), secrets.token_bytes(16)
-    if not ReviewStore(store).run(sql.set_password, name, salt, hash_password(password, salt)):
+    """A new one-time password; the account's open sessions end and a lockout is lifted."""
+    password = new_password()
+
+    def reset(con) -> bool:
+        found = sql.set_password(con, name, b"", hash_password(password), True)
+        if found:
+            sql.record_success(con, name, datetime.now())
+        return found
+
+    if not store.transaction(reset):
         raise HarnessError(f"reviewer '{name}' not found; `harness review reviewers` lists them")
-    ReviewStore(store).run(sql.record_success, name, datetime.now())  # a reset also lifts a lockout
     return password
 
 
 def remove_account(store: Store, name: str) -> None:
+    """Remove an account; its open sessions end at once."""
     if not ReviewStore(store).run(sql.delete_account, name):
         raise HarnessError(f"reviewer '{name}' not found; `harness review reviewers` lists them")
 
@@ -84,6 +118,11 @@ def has_accounts(store: Store) -> bool:
     return ReviewStore(store).run(sql.count_accounts) > 0
 
 
+def decide_mode(store: Store) -> Literal["open", "accounts"]:
+    """The authentication mode of an app server starting now on this store: `accounts` when it has any."""
+    return "accounts" if store.path.exists() and has_accounts(store) else "open"
+
+
 def lock_delay(failures: int) -> timedelta:
     """How long a name stays locked after its `failures`-th wrong password in a row."""
     if failures < FREE_FAILURES:
@@ -91,36 +130,72 @@ def lock_delay(failures: int) -> timedelta:
     return timedelta(seconds=min(BASE_DELAY_S * 2 ** (failures - FREE_FAILURES), MAX_DELAY_S))
 
 
+def _reserve(store: Store, name: str, now: datetime) -> tuple[bool, datetime | None]:
+    """sql.reserve_attempt, retried when two first attempts for a new name insert its row at once."""
+    for attempt in range(50):
+        try:
+            return ReviewStore(store).run(sql.reserve_attempt, name, now, lock_delay)
+        except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
+            if "duplicate key" not in str(exc).lower():
+                raise
+            time.sleep(0.005 * (attempt + 1))
+    raise HarnessError("the login service is overloaded; try again in a moment")
+
+
 def login(store: Store, name: str, password: str, now: datetime | None = None) -> LoginResult:
     """Check a name and password, honouring and updating the name's throttle."""
     now = now or datetime.now()
-    db = ReviewStore(store)
-    name = (name or "").strip()
-    (_, locked_until), found = store.transaction(lambda con: (sql.throttle(con, name), sql.credentials(con, name)))
-    if locked_until is not None and locked_until > now:
+    name = (name or "").strip()[:64]
+    allowed, locked_until = _reserve(store, name, now)
+    if not allowed:
         wait = (locked_until - now).total_seconds()
         return LoginResult(None, f"too many failed logins for this name; try again in {wait:.0f} s", wait)
-    role, salt, digest = found if found else ("", _DUMMY_SALT, b"")
-    given = hash_password(password or "", salt)
-    if found and hmac.compare_digest(given, digest):
-        db.run(sql.record_success, name, now)
-        return LoginResult(Account(name, role), "logged in")
-    failures, locked_until = db.run(sql.record_failure, name, now, lock_delay)
-    wait = max(0.0, (locked_until - now).total_seconds())
+    found = ReviewStore(store).run(sql.credentials, name)
+    role, salt, digest, must_change = found if found else ("", b"", _DUMMY_HASH.encode(), False)
+    matches = _verify(password or "", salt, digest)  # the same hashing work for unknown names
+    if found and matches:
+        if salt:  # a legacy scrypt hash: replace it with argon2id now that the password is known
+            ReviewStore(store).run(sql.set_password, name, b"", hash_password(password), must_change)
+        ReviewStore(store).run(sql.record_success, name, now)
+        return LoginResult(Account(name, role), "logged in", must_change_password=must_change)
+    wait = max(0.0, (locked_until - now).total_seconds()) if locked_until else 0.0
     extra = f"; locked for {wait:.0f} s" if wait else ""
     return LoginResult(None, f"wrong name or password{extra}", wait)
 
 
+def check_new_password(password: str, confirm: str, old: str) -> str | None:
+    """Why a chosen password is refused, or None when it is fine."""
+    if password != confirm:
+        return "the two new passwords differ"
+    if len(password) < MIN_PASSWORD:
+        return f"choose a password of at least {MIN_PASSWORD} characters"
+    if password == old:
+        return "choose a password different from the one-time password"
+    return None
+
+
+def change_password(store: Store, name: str, old: str, new: str, confirm: str | None = None) -> LoginResult:
+    """Log in with the current (e.g. one-time) password and replace it; the account's other sessions end."""
+    result = login(store, name, old)
+    if result.account is None:
+        return result
+    problem = check_new_password(new, new if confirm is None else confirm, old)
+    if problem:
+        return LoginResult(None, problem, must_change_password=result.must_change_password)
+    ReviewStore(store).run(sql.set_password, result.account.name, b"", hash_password(new), False)
+    return LoginResult(result.account, "password changed")
+
+
+def set_own_password(store: Store, name: str, new: str) -> Account:
+    """Replace a password once the caller proved who they are (the login route's change token)."""
+    found = ReviewStore(store).run(sql.credentials, name)
+    if found is None:
+        raise HarnessError(f"reviewer '{name}' not found")
+    ReviewStore(store).run(sql.set_password, name, b"", hash_password(new), False)
+    return Account(name, found[0])
+
+
 def current_account(store: Store, name: str) -> Account | None:
-    """The account as stored now (None once removed): a logged-in session re-checks it on every page."""
+    """The account as stored now (None once removed)."""
     found = ReviewStore(store).run(sql.credentials, name)
     return Account(name, found[0]) if found else None
-
-
-def session_account(store: Store, name: str | None) -> tuple[bool, Account | None]:
-    """(are there any accounts, the named account as stored now), in one read."""
-    def read(con) -> tuple[bool, Account | None]:
-        found = sql.credentials(con, name) if name else None
-        return sql.count_accounts(con) > 0, Account(name, found[0]) if found else None
-
-    return store.transaction(read)

@@ -15,7 +15,7 @@ import numpy as np
 
 from harness.metrics import get_metric
 from harness.records import ItemResult, MetricStats, Prediction, RunRecord
-from harness.review_auth import add_account
+from harness.review_auth import add_account, set_own_password
 from harness.store import Store
 
 RUN_ID = "review-run-0001"
@@ -76,6 +76,14 @@ def write_outputs(store: Store, suite: str, references: list[str], outputs: dict
         store.write_item(ItemResult(run_id, candidate, variant, suite, "done", predictions=preds, stats=stats))
 
 
+def own_password(store: Store, name: str, role: str = "reviewer") -> str:
+    """An account past its first login: the one-time password replaced by the reviewer's own."""
+    add_account(store, name, role)
+    password = f"{name}-own-password"
+    set_own_password(store, name, password)
+    return password
+
+
 def seeded_copy(path: Path, accounts: tuple[str, ...] = ()) -> tuple[Store, dict[str, str]]:
     """A copy of a seeded store with these reviewer accounts: (store, name -> password).
 
@@ -85,7 +93,7 @@ def seeded_copy(path: Path, accounts: tuple[str, ...] = ()) -> tuple[Store, dict
     if key not in _TEMPLATES:
         template = Path(tempfile.mkdtemp(prefix="review_seed_")) / "template.duckdb"
         store = seed_store(template)
-        _TEMPLATES[key] = (template, {name: add_account(store, name) for name in accounts})
+        _TEMPLATES[key] = (template, {name: own_password(store, name) for name in accounts})
     template, passwords = _TEMPLATES[key]
     shutil.copy(template, path)
     return Store(path), dict(passwords)

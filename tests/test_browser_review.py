@@ -1,17 +1,17 @@
-"""The review flow in headless Chromium against `streamlit run app.py` on 127.0.0.1.
+"""The review flow in headless Chromium against the server `harness report` starts (reports/server.py) on
+127.0.0.1.
 
 Log in as a reviewer, grade three single and three pairwise items (the grade form submits on Enter),
-log out; the grades are in the store, candidate names never reach the page's HTML in blind queues, a
-second reviewer does not see the first one's grades, and without a login only the login form shows.
+reload (still logged in), log out; the grades are in the store, candidate names never reach the page's
+HTML in blind queues, a second reviewer does not see the first one's grades, without a login only the
+login form shows, a deep link survives the login, and a copied session cookie is refused after logout.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 from review_seed import CANDIDATES, RUN_ID, SUITE, seeded_copy
 
 from harness import review
+from harness.cli.report_commands import server_env, streamlit_command
 from harness.rubrics import load_rubric
 
 pytestmark = pytest.mark.browser
@@ -53,10 +54,10 @@ def served(tmp_path):
         review.create_queue(store, review.QueueRequest(RUN_ID, SUITE, rubric, mode=mode, sample=4, overlap=2,
                                                        reviewers=["alice", "bob"], name=name))
     port = free_port()
-    env = {**os.environ, "HARNESS_DB": str(store.path)}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = server_env(store.path)
+    assert env["HARNESS_AUTH"] == "accounts"
+    server = subprocess.Popen(streamlit_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, server)
@@ -91,11 +92,12 @@ def browser():
         chromium.close()
 
 
-def log_in(page, name: str, password: str) -> None:
-    page.get_by_role("textbox", name="Name").fill(name)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("textbox", name="Password").press("Enter")
-    expect(page.get_by_role("heading", name="Grade")).to_be_visible(timeout=WAIT_MS)
+def log_in(page, name: str, password: str, heading: str = "Grade") -> None:
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=WAIT_MS)
 
 
 def choose_queue(page, queue_id: str) -> None:
@@ -148,7 +150,9 @@ def test_review_flow_in_chromium(served, browser):
         assert "Summarise note" not in html and "single-blind" not in html and "Leaderboard" not in html
         assert page.get_by_test_id("stSidebarNav").count() == 0
 
-    log_in(page, "alice", passwords["alice"])
+    page.goto(url + "/grade")
+    log_in(page, "alice", passwords["alice"])  # back at the address asked for
+    assert page.url == url + "/grade"
     choose_queue(page, "single-blind")
     # model text is text: the input's literal "<b>meeting</b>" is shown as written, not as bold HTML
     expect(page.get_by_text("the <b>meeting</b> about").first).to_be_visible(timeout=WAIT_MS)
@@ -161,12 +165,21 @@ def test_review_flow_in_chromium(served, browser):
         expect(page.get_by_role("heading", name="Output B")).to_be_visible(timeout=WAIT_MS)
         assert_blind(page)
         grade_by_keyboard(page, "B", done, 4)
-    page.goto(url + "/human-review")  # a new page load is a new session: log in again
-    log_in(page, "alice", passwords["alice"])  # ... and an admin page's address still gives a reviewer "Grade"
+    page.goto(url + "/human-review")  # a new page load keeps the login (the session cookie) ...
+    expect(page.get_by_role("heading", name="Grade")).to_be_visible(timeout=WAIT_MS)  # ... an admin page: "Grade"
+    page.keyboard.press("Escape")  # Streamlit's "page not found" notice
     assert page.get_by_role("heading", name="Human review").count() == 0
     assert page.get_by_test_id("stSidebarNav").count() == 0  # one page: no navigation to other pages
-    page.get_by_role("button", name="Log out").click()
+    copied = context.cookies()
+    page.get_by_role("link", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible(timeout=WAIT_MS)
+    replay = browser.new_context()  # the cookie copied before logout opens nothing now
+    replay.add_cookies(copied)
+    replayed = replay.new_page()
+    replayed.goto(url + "/grade")
+    expect(replayed.get_by_role("heading", name="Log in")).to_be_visible(timeout=WAIT_MS)
+    assert "Summarise note" not in replayed.content()
+    replay.close()
     assert not dialogs  # model text with <script> was shown as text, never run
 
     grades = store.query("SELECT queue_id, reviewer, overall, comment FROM review_grades ORDER BY queue_id")
@@ -185,7 +198,7 @@ def test_review_flow_in_chromium(served, browser):
     html = second.content()
     assert "alice" not in html and "note 0" not in html
     assert_blind(second)
-    second.get_by_role("button", name="Log out").click()
+    second.get_by_role("link", name="Log out").click()
 
     log_in_admin(second, passwords["boss"])
     nav = second.get_by_test_id("stSidebarNav")
@@ -198,7 +211,17 @@ def test_review_flow_in_chromium(served, browser):
 
 def log_in_admin(page, password: str) -> None:
     expect(page.get_by_role("heading", name="Log in")).to_be_visible(timeout=WAIT_MS)
-    page.get_by_role("textbox", name="Name").fill("boss")
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("textbox", name="Password").press("Enter")
+    page.get_by_label("Name").fill("boss")
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("Password").press("Enter")
     expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=WAIT_MS)
+
+
+def test_a_deep_link_survives_the_login(served, browser):
+    url, _, passwords = served
+    page = browser.new_context().new_page()
+    page.goto(f"{url}/compare?run={RUN_ID}")
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible(timeout=WAIT_MS)
+    assert "/auth/login?next=" in page.url
+    log_in(page, "boss", passwords["boss"], heading="Compare two")
+    assert page.url.startswith(f"{url}/compare") and f"run={RUN_ID}" in page.url

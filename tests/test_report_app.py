@@ -34,14 +34,9 @@ def fake_review_modules(monkeypatch, role: str | None) -> None:
     def grade() -> None:
         st.title("Fake grading")
 
-    def __getattr__(name):  # built on access, inside the script run (as the real module does)
-        if name == "ADMIN_PAGES":
-            return [st.Page(queue, title="Queues", url_path="queues")]
-        if name == "REVIEWER_PAGES":
-            return [st.Page(grade, title="Grade", url_path="grade")]
-        raise AttributeError(name)
-
-    pages.__getattr__ = __getattr__
+    # built when called, inside the script run (as the real module does)
+    pages.admin_pages = lambda: [st.Page(queue, title="Queues", url_path="queues")]
+    pages.reviewer_pages = lambda: [st.Page(grade, title="Grade", url_path="grade")]
     monkeypatch.setitem(sys.modules, "reports.login", login)
     monkeypatch.setitem(sys.modules, "reports.review_pages", pages)
 
@@ -83,14 +78,14 @@ def test_no_role_stops_after_the_login_form(monkeypatch):
     assert titles(run_app()) == ["Log in"]
 
 
-def test_without_login_module_everyone_is_admin(monkeypatch):
-    monkeypatch.setitem(sys.modules, "reports.login", None)  # `import reports.login` fails as if absent
-    monkeypatch.setitem(sys.modules, "reports.review_pages", None)
+def test_open_mode_without_accounts_everyone_is_admin(monkeypatch, tmp_path):
+    monkeypatch.setenv("HARNESS_DB", str(tmp_path / "open.duckdb"))
+    monkeypatch.setenv("HARNESS_AUTH", "open")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
-    # sys.modules[...] = None raises ModuleNotFoundError naming the module, as a missing file does
     assert not at.exception, [e.value for e in at.exception]
     assert titles(at) == ["Leaderboard"]
+    assert at.session_state["user"]["name"] == "local"
 
 
 def test_report_command_serves_app_on_localhost(monkeypatch, tmp_path):
@@ -110,7 +105,9 @@ def test_report_command_serves_app_on_localhost(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert "http://127.0.0.1:8765" in result.output
     command = calls["command"]
-    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("reports/server.py")
+    assert command[command.index("--client.showErrorDetails") + 1] == "none"  # no traceback in a browser
+    assert calls["env"]["HARNESS_AUTH"] == "open"  # no accounts when it started
     assert command[command.index("--server.address") + 1] == "127.0.0.1"
     assert command[command.index("--server.port") + 1] == "8765"
     assert calls["env"]["HARNESS_DB"] == str((tmp_path / "x.duckdb").resolve())

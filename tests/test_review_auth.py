@@ -1,4 +1,5 @@
-"""Reviewer accounts: only salted scrypt hashes are stored; repeated failures lock a name in the store."""
+"""Reviewer accounts: only argon2id hashes are stored; one-time passwords; failures lock a name atomically;
+sessions end on logout, reset and removal."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from harness.errors import HarnessError
@@ -13,6 +15,7 @@ from harness.review_auth import (
     FREE_FAILURES,
     accounts,
     add_account,
+    change_password,
     current_account,
     has_accounts,
     lock_delay,
@@ -30,17 +33,43 @@ def store(tmp_path) -> Store:
     return Store(tmp_path / "auth.duckdb")
 
 
-def test_only_a_salted_scrypt_hash_is_stored(store):
+def test_only_an_argon2id_hash_is_stored(store):
     password = add_account(store, "alice")
     add_account(store, "bob")
     rows = store.query("SELECT name, role, salt, password_hash FROM reviewers ORDER BY name")
     assert list(rows["name"]) == ["alice", "bob"] and set(rows["role"]) == {"reviewer"}
-    alice = rows.iloc[0]
-    stored = bytes(alice["password_hash"])
-    assert password.encode() not in stored and password not in store.query("SELECT * FROM reviewers").to_csv()
-    assert stored == hashlib.scrypt(password.encode(), salt=bytes(alice["salt"]), n=2**14, r=8, p=1,
-                                    maxmem=64 * 1024 * 1024, dklen=32)
-    assert bytes(rows.iloc[0]["salt"]) != bytes(rows.iloc[1]["salt"])  # a salt per account
+    alice, bob = (bytes(h).decode() for h in rows["password_hash"])
+    assert password not in store.query("SELECT * FROM reviewers").to_csv()
+    assert alice.startswith("$argon2id$") and PasswordHasher().verify(alice, password)
+    params = dict(p.split("=") for p in alice.split("$")[3].split(","))
+    assert int(params["m"]) >= 64 * 1024 and int(params["t"]) >= 3  # RFC 9106's low-memory choice or more
+    assert alice.split("$")[4] != bob.split("$")[4]  # a salt per account
+
+
+def test_a_legacy_scrypt_hash_still_logs_in_and_is_upgraded(store):
+    password = add_account(store, "alice")
+    salt = b"s" * 16
+    legacy = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32)
+    store.transaction(lambda con: con.execute("UPDATE reviewers SET salt = ?, password_hash = ?", [salt, legacy]))
+    assert login(store, "alice", password + "x").account is None
+    assert login(store, "alice", password).account is not None
+    row = store.query("SELECT salt, password_hash FROM reviewers").iloc[0]
+    assert bytes(row["salt"]) == b"" and bytes(row["password_hash"]).startswith(b"$argon2id$")
+    assert login(store, "alice", password).account is not None
+
+
+def test_a_given_password_is_one_time(store):
+    given = add_account(store, "alice")
+    first = login(store, "alice", given)
+    assert first.account is not None and first.must_change_password
+    assert change_password(store, "alice", given, "short").account is None  # too short: nothing changes
+    assert change_password(store, "alice", given, "alice-chose-this", "alice-chose-that").account is None
+    assert change_password(store, "alice", given, "alice-chose-this").account is not None
+    assert login(store, "alice", given).account is None  # the one-time password is spent
+    again = login(store, "alice", "alice-chose-this")
+    assert again.account is not None and not again.must_change_password
+    reset = reset_password(store, "alice")
+    assert login(store, "alice", reset).must_change_password
 
 
 def test_login_and_roles(store):

@@ -15,14 +15,27 @@ from harness.errors import HarnessError
 from harness.store import default_path
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
+SERVER = Path(__file__).resolve().parents[2] / "reports" / "server.py"
 
 
-def streamlit_command(port: int, app_path: Path = APP, host: str = "127.0.0.1") -> list[str]:
-    """The `streamlit run` command line: loopback unless a host is given, no browser launch, no usage
-    statistics, no developer toolbar and no source-file watcher (a report is not a development server)."""
+def streamlit_command(port: int, app_path: Path = SERVER, host: str = "127.0.0.1") -> list[str]:
+    """The `streamlit run` command line: the app behind its login routes (reports/server.py), loopback unless
+    a host is given, no browser launch, no usage statistics, no developer toolbar, no source-file watcher
+    (a report is not a development server) and no error details in the browser (they go to the log)."""
     return [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none"]
+            "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none",
+            "--client.showErrorDetails", "none"]
+
+
+def server_env(path: Path) -> dict[str, str]:
+    """The server's environment: its store, and its authentication mode decided now, once (reports/access.py):
+    `accounts` when the store has any, and then for the server's whole life, even if every account goes."""
+    from harness.store import Store
+    from reports.access import decide_mode
+
+    mode = decide_mode(Store(path)) if path.exists() else "open"
+    return {**os.environ, "HARNESS_DB": str(path), "HARNESS_AUTH": mode}
 
 
 @app.command()
@@ -33,15 +46,18 @@ def report(
                              help="Address to listen on; 0.0.0.0 serves reviewers on the team network."),
 ) -> None:
     """Open the report (leaderboard, lift, comparisons, training, cost, runs) at http://127.0.0.1:PORT."""
+    if not 1 <= port <= 65535:
+        raise HarnessError(f"--port {port}: not a TCP port; give a number from 1 to 65535 (default 8501)")
     if not APP.is_file():
         raise HarnessError(f"{APP} is missing; `harness report` runs from a source checkout of the harness")
     path = default_path(db).resolve()
     if not path.exists():
         typer.echo(f"note: {path} does not exist yet; the report shows runs as soon as one writes there", err=True)
-    env = {**os.environ, "HARNESS_DB": str(path)}
     if host not in {"127.0.0.1", "localhost", "::1"}:
         require_accounts(path, host)
-    typer.echo(f"report on {path}: http://{host}:{port}  (Ctrl+C stops it)")
+    env = server_env(path)
+    logins = "logins required" if env["HARNESS_AUTH"] == "accounts" else "open: no accounts, local use only"
+    typer.echo(f"report on {path} ({logins}): http://{host}:{port}  (Ctrl+C stops it)")
     raise typer.Exit(serve(streamlit_command(port, host=host), env))
 
 
@@ -50,7 +66,7 @@ def require_accounts(path: Path, host: str) -> None:
     from harness.review_auth import has_accounts
     from harness.store import Store
 
-    if not path.exists() or not has_accounts(Store(path)):
+    if not path.exists() or not has_accounts(Store(path, create=False)):
         raise HarnessError(f"--host {host}: {path} has no accounts, so anyone on the network would be admin; "
                            "create one first: harness review add-reviewer NAME --role admin")
 
