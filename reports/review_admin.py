@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import streamlit as st
 
 from harness import review, review_auth
@@ -11,6 +13,7 @@ from harness.review_records import MODES, ROLES, STRATEGIES
 from harness.rubrics import builtin_rubrics, load_rubric
 from harness.store import Store
 from reports import ui
+from reports.access import EXPORT_PATH, served_with_login
 from reports.grading import admin_account
 from reports.review_views import queue_summary, run_choices
 
@@ -43,8 +46,12 @@ def _progress(store: Store, queues: list) -> None:
         st.dataframe(queue_summary(queues), hide_index=True)
     by_id = {q.queue_id: q for q in queues}
     chosen = st.selectbox("Export grades of", list(by_id), key="rq_export")
-    st.download_button("Download grades (CSV)", export_csv(store, by_id[chosen]).encode("utf-8"),
-                       f"grades_{chosen}.csv", "text/csv", key="rq_export_csv", on_click="ignore")
+    if served_with_login():  # the server's own route: an admin's live session only, made when asked for
+        st.markdown(f'<a href="{EXPORT_PATH}?queue={quote(chosen)}" target="_self" download>'
+                    "Download grades (CSV)</a>", unsafe_allow_html=True)
+    else:
+        st.download_button("Download grades (CSV)", lambda: export_csv(store, by_id[chosen]).encode("utf-8"),
+                           f"grades_{chosen}.csv", "text/csv", key="rq_export_csv", on_click="ignore")
 
 
 def _create_form(store: Store, admin: str) -> None:
