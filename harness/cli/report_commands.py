@@ -29,10 +29,10 @@ def streamlit_command(port: int, app_path: Path = SERVER, host: str = "127.0.0.1
 
 
 def server_env(path: Path) -> dict[str, str]:
-    """The server's environment: its store, and its authentication mode decided now, once (reports/access.py):
+    """The server's environment: its store, and its authentication mode decided now, once (see reports/access.py):
     `accounts` when the store has any, and then for the server's whole life, even if every account goes."""
+    from harness.review_auth import decide_mode
     from harness.store import Store
-    from reports.access import decide_mode
 
     mode = decide_mode(Store(path)) if path.exists() else "open"
     return {**os.environ, "HARNESS_DB": str(path), "HARNESS_AUTH": mode}
