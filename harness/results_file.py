@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import HarnessError
+from harness.files import decode_utf8, require_file
 
 FORMAT = "harness-results"
 VERSION = 1
@@ -81,6 +82,8 @@ def write_results(path: Path, header: dict, frame: pd.DataFrame) -> int:
     """Write rows (columns `COLUMNS`) with the run's header; returns the number of rows."""
     path = Path(path)
     kind = _format_of(path)
+    if path.is_dir():
+        raise HarnessError(f"{path}: is a directory, not a file; give the results file to write")
     header = {"format": FORMAT, "version": VERSION, **header}
     table = pa.Table.from_pandas(frame[COLUMNS], schema=SCHEMA, preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,30 +102,38 @@ def read_results(path: Path) -> tuple[dict, pd.DataFrame]:
     """(header, rows) of an exported results file."""
     path = Path(path)
     kind = _format_of(path)
-    if not path.is_file():
-        raise HarnessError(f"{path}: results file not found; write one with `harness export RUN --out {path}`")
+    require_file(path, "results file", f"write one with `harness export RUN --out {path}`")
     not_ours = HarnessError(f"{path}: not a harness results file; write one with `harness export RUN --out FILE`")
     if kind == "parquet":
         try:
             table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError):
+            header = json.loads((table.schema.metadata or {})[HEADER_KEY.encode()])
+        except (pa.ArrowException, OSError, KeyError, ValueError):
             raise not_ours from None
-        raw = (table.schema.metadata or {}).get(HEADER_KEY.encode())
-        if raw is None:
+        if not isinstance(header, dict) or set(COLUMNS) - set(table.schema.names):
             raise not_ours
-        return json.loads(raw), table.to_pandas()
+        return header, table.to_pandas()
     return _read_jsonl(path, not_ours)
 
 
 def _read_jsonl(path: Path, not_ours: HarnessError) -> tuple[dict, pd.DataFrame]:
-    with path.open(encoding="utf-8") as lines:
+    lines = decode_utf8(path.read_bytes(), path).splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if number > 1 and not line.strip():
+            continue
         try:
-            first = json.loads(lines.readline() or "null")
-            if not isinstance(first, dict) or HEADER_KEY not in first:
-                raise not_ours
-            rows = [json.loads(line) for line in lines if line.strip()]
+            row = json.loads(line or "null")
         except json.JSONDecodeError as exc:
-            raise HarnessError(f"{path}: line {exc.lineno}: malformed JSON ({exc.msg})") from None
+            raise HarnessError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        if number == 1 and not (isinstance(row, dict) and isinstance(row.get(HEADER_KEY), dict)):
+            raise not_ours
+        if not isinstance(row, dict):
+            raise HarnessError(f"{path}:{number}: expected a JSON object per line; re-export it with `harness export`")
+        rows.append(row)
+    if not rows:
+        raise not_ours
+    first, rows = rows[0], rows[1:]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     missing = [c for c in ("suite", "example_id", "metric", "stats") if frame[c].isna().any()]
     if missing:

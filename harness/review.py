@@ -1,16 +1,20 @@
 """Review queues: building them from a run, handing items to reviewers, and taking their grades.
 
-Assignment is pull-based: a reviewer's next item is the first one (by position) that they have not
-graded and that has fewer than `overlap` grades; items they skipped come back after the others. So
-each item collects K grades from K different reviewers, and nobody sees an item twice. The primary
-key (queue, item, reviewer) with an idempotent insert keeps exactly one grade per reviewer and item.
+Assignment is by claims with leases (SQL and the concurrency argument in harness.store.claims). A
+reviewer's next item is their live claim in the queue if they hold one (its lease renewed), else a new
+claim on the first item (by position) that they have not graded and that still has a free slot:
+fewer than `overlap` grades and other reviewers' live claims together. Items they skipped come after the
+others. A claim lapses LEASE after the page last showed it, and its slot goes back to the pool. A grade is
+stored when its reviewer holds a live claim on the item or a slot is free, else refused ("full"), so every
+item gets exactly `overlap` grades from different reviewers however many grade at once, and nobody sees an
+item twice. The primary key (queue, item, reviewer) keeps one grade per reviewer and item.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import combinations
 
 import numpy as np
@@ -18,10 +22,20 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.review_auth import check_name
-from harness.review_records import MODES, STRATEGIES, Account, Candidate, Grade, Progress, Queue, ReviewItem
+from harness.review_records import (
+    MODES,
+    STRATEGIES,
+    Account,
+    Candidate,
+    Grade,
+    Progress,
+    Queue,
+    ReviewItem,
+    SubmitOutcome,
+)
 from harness.review_sampling import disagreement_scores, metric_values, sample
 from harness.rubrics import Rubric
-from harness.store import Store
+from harness.store import Store, claims
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore
 
@@ -75,6 +89,8 @@ def _check_request(req: QueueRequest, db: ReviewStore) -> None:
                            f"{'pairwise' if req.mode == 'pairwise' else 'likert or pass_fail'} rubric")
     if req.sample < 1 or req.overlap < 1:
         raise HarnessError("--sample and --overlap must be at least 1")
+    if req.sample > 100_000:  # a queue is graded by people; a larger number is a typo, and overflows the store
+        raise HarnessError(f"--sample {req.sample}: at most 100000 examples per queue; sample fewer")
     known = {a.name for a in db.run(sql.accounts)}
     for name in req.reviewers:
         if name not in known:
@@ -82,15 +98,19 @@ def _check_request(req: QueueRequest, db: ReviewStore) -> None:
     if req.reviewers and req.overlap > len(req.reviewers):
         raise HarnessError(f"--overlap {req.overlap} needs at least {req.overlap} reviewers; "
                            f"--reviewers names {len(req.reviewers)}")
+    if known and req.overlap > len(known):  # no accounts: the local, open mode, whose graders are not counted
+        raise HarnessError(f"--overlap {req.overlap}: only {len(known)} accounts could grade, so no item would "
+                           f"get {req.overlap} grades; add reviewers (`harness review add-reviewer NAME`) first "
+                           "or lower --overlap")
     if req.name is not None:
         check_name(req.name)
         if db.run(sql.queue_exists, req.name):
             raise HarnessError(f"queue '{req.name}' already exists; choose another --name")
 
 
-def _item_id(queue_id: str, example_id: str, labels: list[str]) -> str:
-    """Opaque, so that a blind queue's ids say nothing about the candidates."""
-    return hashlib.sha256("|".join([queue_id, example_id, *sorted(labels)]).encode()).hexdigest()[:12]
+def _item_id() -> str:
+    """Random, so that no id a reviewer sees can be derived from the candidates, the model or the example."""
+    return secrets.token_hex(8)
 
 
 def _build_items(queue: Queue, outputs: pd.DataFrame, chosen: list[tuple[str, float]],
@@ -105,7 +125,7 @@ def _build_items(queue: Queue, outputs: pd.DataFrame, chosen: list[tuple[str, fl
             swapped = bool(len(group) == 2 and rng.random() < 0.5)
             shown = group[::-1] if swapped else group
             a = rows.loc[(example_id, shown[0].label)]
-            item = ReviewItem(queue.queue_id, _item_id(queue.queue_id, example_id, [c.label for c in group]), 0,
+            item = ReviewItem(queue.queue_id, _item_id(), 0,
                               example_id, str(a["input"]), a["reference"], shown[0].candidate, shown[0].variant,
                               str(a["output"]), swapped=swapped, priority=priority)
             if len(shown) == 2:
@@ -176,9 +196,13 @@ def get_queue(store: Store, queue_id: str, account: Account) -> Queue:
                        "`harness review queues` lists them")
 
 
+LEASE = timedelta(minutes=10)  # a claimed item stays its reviewer's this long after their page last showed it
+_now = datetime.now  # the clock of leases (tests move it)
+
+
 @dataclass
 class Desk:
-    """What the grading page shows a reviewer, read in one transaction."""
+    """What the grading page shows a reviewer, read (and their item claimed) in one transaction."""
 
     queues: list[Queue]
     queue: Queue | None
@@ -195,52 +219,85 @@ def desk(store: Store, account: Account, queue_id: str | None = None, last: str 
         queue = next((q for q in queues if q.queue_id == queue_id), queues[0] if queues else None)
         if queue is None:
             return Desk(queues, None, Progress(0, 0), 0, None)
-        q, name, k = queue.queue_id, account.name, queue.overlap
-        return Desk(queues, queue, Progress(sql.count_grades(con, q, name), sql.count_available(con, q, name, k)),
-                    sql.count_skipped_available(con, q, name, k), sql.next_item(con, q, name, k, last, prefer))
+        now, q, name, k = _now(), queue.queue_id, account.name, queue.overlap
+        item = _claim_next(con, queue, name, now, last, prefer)
+        remaining, skipped = claims.open_counts(con, q, name, k, now)
+        return Desk(queues, queue, Progress(sql.count_grades(con, q, name), remaining), skipped, item)
 
-    return store.transaction(read)
+    return ReviewStore(store).run_unique(read)
 
 
 def next_item(store: Store, queue: Queue, reviewer: str, last: str | None = None,
               prefer: str | None = None) -> ReviewItem | None:
-    """The reviewer's next item (see the module docstring); None when nothing is left for them."""
-    return ReviewStore(store).run(sql.next_item, queue.queue_id, reviewer, queue.overlap, last, prefer)
+    """The reviewer's claimed item, claimed now if need be (see the module docstring); None when nothing is
+    left for them."""
+    return ReviewStore(store).run_unique(lambda con: _claim_next(con, queue, reviewer, _now(), last, prefer))
+
+
+def _claim_next(con, queue: Queue, reviewer: str, now: datetime, last: str | None,
+                prefer: str | None) -> ReviewItem | None:
+    """The item the reviewer holds a live claim on (its lease renewed), else a new claim on the first open one."""
+    for item in claims.open_items(con, queue.queue_id, reviewer, queue.overlap, now, last, prefer, limit=4):
+        if claims.hold(con, queue.queue_id, item.item_id, reviewer, queue.overlap, now, now + LEASE):
+            return item  # the first one: both read the same snapshot
+    return None
 
 
 def progress(store: Store, queue: Queue, reviewer: str) -> Progress:
     def read(con) -> Progress:
         return Progress(sql.count_grades(con, queue.queue_id, reviewer),
-                        sql.count_available(con, queue.queue_id, reviewer, queue.overlap))
+                        claims.open_counts(con, queue.queue_id, reviewer, queue.overlap, _now())[0])
 
     return store.transaction(read)
 
 
 def submit(store: Store, queue: Queue, item_id: str, reviewer: str, answers: dict[str, str],
-           comment: str | None = None, elapsed_s: float | None = None) -> bool:
-    """Validate and store a grade; True if stored, False if this reviewer had already graded the item."""
+           comment: str | None = None, elapsed_s: float | None = None) -> SubmitOutcome:
+    """Validate and store a grade: "stored"; "duplicate" when this reviewer had graded the item already (the
+    first grade stays); "full" when they no longer held it and other reviewers took all its slots (nothing
+    stored: show `submit_message`)."""
     queue.rubric.check_grade(answers, comment)
     if queue.rubric.comment == "none":
         comment = None
     grade = Grade(queue.queue_id, item_id, reviewer, dict(answers), (comment or "").strip() or None, elapsed_s)
-    return ReviewStore(store).add_grade(grade)
+    return ReviewStore(store).run_unique(lambda con: claims.store_grade(con, grade, queue.overlap, _now()))
+
+
+def submit_message(outcome: SubmitOutcome, queue: Queue) -> str:
+    """What the grading page tells the reviewer about their submit."""
+    if outcome == "stored":
+        return "Grade saved"
+    if outcome == "duplicate":
+        return "Already graded: kept your first grade"
+    minutes = int(LEASE.total_seconds() // 60)
+    return (f"Your grade was NOT saved: other reviewers have taken this item's {queue.overlap} grading slot(s) "
+            f"(an item stays yours for {minutes} minutes after your page last showed it). Here is your next item.")
 
 
 def skip(store: Store, queue: Queue, item_id: str, reviewer: str) -> None:
-    ReviewStore(store).run(sql.insert_skip, queue.queue_id, item_id, reviewer)
+    """Put the item at the end of the reviewer's list and give its slot back to the pool."""
+    def write(con) -> None:
+        sql.insert_skip(con, queue.queue_id, item_id, reviewer)
+        claims.release(con, queue.queue_id, reviewer, item_id)
+
+    store.transaction(write)
 
 
 def undo_last(store: Store, queue: Queue, reviewer: str) -> ReviewItem | None:
-    """Delete the reviewer's latest grade in the queue and return its item (to be graded again)."""
+    """Delete the reviewer's latest grade in the queue and return its item, claimed for them to grade again."""
     def undo(con) -> ReviewItem | None:
         item_id = sql.delete_last_grade(con, queue.queue_id, reviewer)
-        return sql.item(con, queue.queue_id, item_id) if item_id else None
+        if item_id is None:
+            return None
+        now = _now()
+        claims.hold(con, queue.queue_id, item_id, reviewer, queue.overlap, now, now + LEASE)
+        return sql.item(con, queue.queue_id, item_id)
 
     return store.transaction(undo)
 
 
 def skipped_left(store: Store, queue: Queue, reviewer: str) -> int:
-    return ReviewStore(store).run(sql.count_skipped_available, queue.queue_id, reviewer, queue.overlap)
+    return store.transaction(lambda con: claims.open_counts(con, queue.queue_id, reviewer, queue.overlap, _now())[1])
 
 
 def assign(store: Store, queue_id: str, reviewers: list[str]) -> None:

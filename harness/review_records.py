@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from harness.rubrics import Rubric
 
 ROLES = ("reviewer", "admin")
 MODES = ("single", "pairwise")
 STRATEGIES = ("random", "stratified", "disagreement")
+# what became of a submitted grade: stored; this reviewer had graded the item already (the first grade is kept);
+# refused because the item already has its `overlap` grades and holds (the reviewer's hold on it had lapsed)
+SubmitOutcome = Literal["stored", "duplicate", "full"]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.errors import HarnessError
-from harness.yamlfile import load_model
+from harness.yamlfile import FieldError, load_model
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "rubrics"
 KINDS = ("likert", "pass_fail", "pairwise")
@@ -53,10 +53,10 @@ class Rubric(BaseModel):
     @model_validator(mode="after")
     def _labels_fit(self) -> Rubric:
         if self.labels and self.kind != "likert":
-            raise ValueError("'labels' (names of the points 1-5) apply to a likert rubric only")
+            raise FieldError(("labels",), "labels: names of the points 1-5 apply to a likert rubric only")
         bad = sorted(k for k in self.labels if not 1 <= k <= 5)
         if bad:
-            raise ValueError(f"likert labels are for the points 1-5, got {bad}")
+            raise FieldError(("labels",), f"labels: likert labels are for the points 1-5, got {bad}")
         return self
 
     def questions(self) -> list[tuple[str, str]]:
@@ -106,8 +106,10 @@ def numeric(kind: str, value: str) -> float:
 def load_rubric(ref: str | Path) -> Rubric:
     """A rubric from a YAML path, or a built-in name (`likert`, `pass_fail`, `pairwise`)."""
     path = Path(ref)
-    if not path.is_file() and (BUILTIN_DIR / f"{ref}.yaml").is_file():
+    if not path.exists() and (BUILTIN_DIR / f"{ref}.yaml").is_file():
         path = BUILTIN_DIR / f"{ref}.yaml"
+    if path.is_dir():
+        raise HarnessError(f"rubric {ref}: is a directory, not a rubric file; give a YAML path or a built-in name")
     if not path.is_file():
         builtins = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))) or "none"
         raise HarnessError(f"rubric {ref}: file not found; give a YAML path or a built-in name ({builtins})")

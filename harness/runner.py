@@ -13,6 +13,7 @@ from typing import Protocol
 
 from harness import models
 from harness.config import CandidateConfig, ExperimentConfig, load_experiment
+from harness.errors import HarnessError
 from harness.evaluation import dataset_row, evaluate_item
 from harness.finetune import load_adapter, train_lora
 from harness.models import LoadedModel
@@ -59,11 +60,12 @@ def not_applicable_reason(kind: str, suite: Suite) -> str | None:
 
 
 def prepare(path: Path) -> tuple[ExperimentConfig, list[Suite]]:
-    """Validate the experiment, its suites and its model references before any model runs."""
+    """Validate the experiment, its suites (templates rendered in the sandbox) and its models (reference,
+    config, kind, device, weight files) before anything is written or any model runs."""
     cfg = load_experiment(path)
     suites = [load_suite(name, base=path.parent) for name in cfg.suites]
     for candidate in cfg.candidates:
-        models.resolve(candidate.model)
+        models.check(candidate.model, candidate.kind, cfg.device, cfg.trust_remote_code)
     if cfg.lmeval.tasks:
         from harness.lmeval import check_lmeval
 
@@ -90,13 +92,27 @@ def start_or_resume(store: Store, cfg: ExperimentConfig, path: Path, resume: str
 
 
 def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = None, resume: str | None = None,
-                   fresh: bool = False, artifacts: Path | None = None) -> tuple[str, str]:
-    """Run (or continue) an experiment; returns (run id, final status)."""
+                   fresh: bool = False, artifacts: Path | None = None,
+                   prepared: tuple[ExperimentConfig, list[Suite]] | None = None) -> tuple[str, str]:
+    """Run (or continue) an experiment; returns (run id, final status). `prepared`: what `prepare(path)`
+    returned, when the caller checked the inputs already."""
     path = Path(path)
     reporter = reporter or SilentReporter()
-    cfg, suites = prepare(path)
+    cfg, suites = prepared or prepare(path)
     run_id = start_or_resume(store, cfg, path, resume, fresh)
     artifacts = artifacts or store.path.resolve().parent / "artifacts"
+    try:
+        failed = _run_items(cfg, path, suites, store, run_id, reporter, artifacts)
+    except BaseException:  # an error or Ctrl+C: the run is never left `running` (resume continues it)
+        _mark_failed(store, run_id)
+        raise
+    status = "failed" if failed else "finished"
+    store.set_run_status(run_id, status)
+    return run_id, status
+
+
+def _run_items(cfg: ExperimentConfig, path: Path, suites: list[Suite], store: Store, run_id: str,
+               reporter: Reporter, artifacts: Path) -> bool:
     done = store.done_items(run_id)
     failed = False
     for candidate in cfg.candidates:
@@ -108,15 +124,27 @@ def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = N
         from harness.lmeval import run_lmeval_tasks
 
         failed |= bool(run_lmeval_tasks(cfg, path, store, run_id, reporter, artifacts))
-    status = "failed" if failed else "finished"
-    store.set_run_status(run_id, status)
-    return run_id, status
+    return failed
+
+
+def _mark_failed(store: Store, run_id: str) -> None:
+    try:
+        store.set_run_status(run_id, "failed")
+    except Exception:  # noqa: BLE001 - the store may be why the run stopped; the original error is the one to show
+        pass
 
 
 def _run_candidate(cfg: ExperimentConfig, candidate: CandidateConfig, suites: list[Suite], pending: list[WorkItem],
                    store: Store, run_id: str, reporter: Reporter, artifacts: Path) -> bool:
     reporter.item_started(f"load {candidate.name} ({candidate.model})", None)
-    base = models.load(candidate.model, candidate.kind, cfg.device, cfg.dtype, cfg.trust_remote_code)
+    try:
+        base = models.load(candidate.model, candidate.kind, cfg.device, cfg.dtype, cfg.trust_remote_code)
+    except HarnessError as exc:  # checked before the run, yet it did not load: say why on each of its items
+        for item in pending:
+            store.write_item(ItemResult(run_id, item.candidate, item.variant, item.suite, status="failed",
+                                        reason=f"the model did not load: {exc}"))
+        reporter.item_finished(f"load {candidate.name}", "failed", str(exc))
+        return True
     total = sum(p.numel() for p in base.model.parameters())
     store.write_candidate(CandidateInfo(run_id, candidate.name, candidate.model, base.kind, base.fingerprint, total))
     reporter.item_finished(f"load {candidate.name}", "done", f"{base.kind}, {total / 1e6:.1f}M parameters")

@@ -6,6 +6,7 @@ template and the metrics. `load_suite` validates all of it without touching a mo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -16,13 +17,19 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from harness.config import SuiteConfig, load_suite_config
 from harness.errors import HarnessError
+from harness.yamlfile import key_line
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "suites"
 SPLITS = ("train", "validation", "test")
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+# Suites are shared and downloaded: their templates are data. The sandbox refuses Python internals
+# (attributes starting with "_", functions' globals) and never changes the values it is given.
+_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+REFUSED = "templates may use the row's fields, filters and tests, nothing of Python's internals"
 
 
 @dataclass
@@ -106,7 +113,7 @@ class Suite:
 
     def continuation(self, choice: str) -> str:
         """The text scored (or learned) after the prompt for one label or choice."""
-        return render(self.config.choice_template, {"choice": choice}, self.path)
+        return render(self.config.choice_template, {"choice": choice}, self.path, "choice_template")
 
     def _targets(self, row: dict) -> tuple[list[str], int | None, str | list[str]]:
         cfg, f = self.config, self.config.fields
@@ -137,18 +144,47 @@ def label_index(value: Any, labels: list[str], path: Path, field_name: str) -> i
     )
 
 
-def render(template: str, row: dict, path: Path) -> str:
+@functools.lru_cache(maxsize=64)
+def _compiled(template: str) -> jinja2.Template:
+    return _ENV.from_string(template)
+
+
+def render(template: str, row: dict, path: Path, field_name: str = "template") -> str:
+    """A suite template rendered in the sandbox; what it refuses is a one-line error naming the file and field."""
     try:
-        return _ENV.from_string(template).render(**row)
+        return _compiled(template).render(**row)
+    except SecurityError as exc:
+        raise HarnessError(f"{_where(path, field_name)}: {field_name}: refused by the template sandbox "
+                           f"({_one_line(exc)}); {REFUSED}") from None
     except jinja2.TemplateError as exc:
-        raise HarnessError(f"{path}: template: {exc}") from None
+        raise HarnessError(f"{_where(path, field_name)}: {field_name}: {_one_line(exc)}") from None
 
 
-def template_fields(template: str, path: Path) -> set[str]:
+def check_template(template: str, path: Path, field_name: str = "template") -> set[str]:
+    """The fields a template reads; a syntax error, or a literal reach into Python internals (`x.__class__`,
+    `x['__globals__']`, even in a branch no sample row takes), is a one-line error."""
     try:
-        return jinja2.meta.find_undeclared_variables(_ENV.parse(template))
+        tree = _ENV.parse(template)
     except jinja2.TemplateSyntaxError as exc:
-        raise HarnessError(f"{path}:template: Jinja syntax error: {exc.message}") from None
+        raise HarnessError(f"{_where(path, field_name)}: {field_name}: Jinja syntax error on template line "
+                           f"{exc.lineno}: {_one_line(exc.message or exc)}") from None
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        internal = isinstance(name, str) and (name.startswith("__") or (name.startswith("_") and
+                                                                        isinstance(node, nodes.Getattr)))
+        if internal:
+            raise HarnessError(f"{_where(path, field_name)}: {field_name}: refused: '{name}' (template line "
+                               f"{node.lineno}) reaches into Python internals; {REFUSED}")
+    return jinja2.meta.find_undeclared_variables(tree)
+
+
+def _where(path: Path, field_name: str) -> str:
+    line = key_line(path, (field_name,))
+    return f"{path}:{line}" if line else str(path)
+
+
+def _one_line(exc: object) -> str:
+    return " ".join(str(exc).split()).rstrip(".")
 
 
 def find_suite(name_or_path: str, base: Path | None = None) -> Path:
@@ -160,6 +196,10 @@ def find_suite(name_or_path: str, base: Path | None = None) -> Path:
     for path in candidates:
         if path.is_file():
             return path
+    for path in candidates[:-1]:
+        if path.is_dir():
+            raise HarnessError(f"suite '{name_or_path}': {path} is a directory, not a suite file; "
+                               "give the suite's YAML file")
     known = ", ".join(builtin_names())
     raise HarnessError(f"suite '{name_or_path}': not a built-in suite ({known}) nor a file")
 
@@ -188,7 +228,8 @@ def validate_suite(suite: Suite) -> None:
         raise HarnessError(f"{path}: data: the test split is empty")
     if cfg.few_shot.k and not suite.has_split("train"):
         raise HarnessError(f"{path}: few_shot: k={cfg.few_shot.k} needs a non-empty train split")
-    wanted = {v for k, v in cfg.fields.items() if k != "id"} | template_fields(cfg.template, path)
+    wanted = {v for k, v in cfg.fields.items() if k != "id"} | check_template(cfg.template, path)
+    check_template(cfg.choice_template, path, "choice_template")
     for split, rows in suite.rows.items():
         for number, row in enumerate(rows, start=1):
             missing = sorted(wanted - set(row))
@@ -203,3 +244,16 @@ def validate_suite(suite: Suite) -> None:
             get_metric(ref.name, **ref.options)
         except HarnessError as exc:
             raise HarnessError(f"{path}: metrics[{number}]: {exc}") from None
+    render_samples(suite)
+
+
+def render_samples(suite: Suite) -> None:
+    """Render the first row of every split (with its few-shot demonstrations and every choice), in the
+    sandbox, so that what `harness run` would refuse is refused before any model or store is touched."""
+    shots = suite._shots()
+    for split in SPLITS:
+        rows = suite.rows.get(split) or []
+        if rows:
+            example = suite._example(rows[0], 0, split, shots)
+            for choice in example.choices:
+                suite.continuation(choice)

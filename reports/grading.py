@@ -72,6 +72,9 @@ def _render(store: Store) -> None:
 
 
 def _flash() -> None:
+    refused = st.session_state.pop("grade_refused", None)
+    if refused:
+        st.warning(refused)
     message = st.session_state.pop("grade_flash", None)
     if message:
         st.toast(message)
@@ -98,24 +101,32 @@ def _show_item(queue: Queue, item: ReviewItem) -> None:
 def _grade_form(store: Store, queue: Queue, item: ReviewItem, account: Account) -> None:
     rubric = queue.rubric
     with st.form(f"grade-{item.item_id}", enter_to_submit=True):
-        answers = {}
         for question in questions(rubric, item.item_id):
-            answers[question.name] = st.radio(question.label, question.choices, index=None, horizontal=True,
-                                     key=question.key, format_func=rubric.choice_label)
+            st.radio(question.label, question.choices, index=None, horizontal=True, key=question.key,
+                     format_func=rubric.choice_label)
         label = comment_label(rubric)
-        comment = st.text_input(label, key=f"comment-{item.item_id}") if label else None
-        submitted = st.form_submit_button("Submit grade", type="primary")
-    if not submitted:
-        return
+        if label:
+            st.text_input(label, key=f"comment-{item.item_id}")
+        st.form_submit_button("Submit grade", type="primary", on_click=_submit, args=(store, queue, item, account))
+    problem = st.session_state.pop(f"grade_problem-{item.item_id}", None)
+    if problem:
+        st.warning(problem)
+
+
+def _submit(store: Store, queue: Queue, item: ReviewItem, account: Account) -> None:
+    """The submit button's callback: it runs before the next page run asks for the reviewer's item, so a grade
+    for an item that is no longer theirs to show is still taken, and stored or refused out loud."""
+    answers = {q.name: st.session_state.get(q.key) for q in questions(queue.rubric, item.item_id)}
     given = {k: v for k, v in answers.items() if v is not None}
+    comment = st.session_state.get(f"comment-{item.item_id}") if comment_label(queue.rubric) else None
     elapsed = time.monotonic() - st.session_state.get(f"shown-{item.item_id}", time.monotonic())
     try:
-        stored = review.submit(store, queue, item.item_id, account.name, given, comment, round(elapsed, 1))
+        outcome = review.submit(store, queue, item.item_id, account.name, given, comment, round(elapsed, 1))
     except HarnessError as exc:
-        st.warning(str(exc))
+        st.session_state[f"grade_problem-{item.item_id}"] = str(exc)
         return
-    st.session_state["grade_flash"] = "Grade saved" if stored else "Already graded: kept your first grade"
-    st.rerun()
+    key = "grade_refused" if outcome == "full" else "grade_flash"  # a refusal stays on the page, not a toast
+    st.session_state[key] = review.submit_message(outcome, queue)
 
 
 def _undo_button(store: Store, queue: Queue, account: Account) -> None:

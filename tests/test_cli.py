@@ -116,7 +116,11 @@ def test_run_then_runs_show_and_tag(tmp_path, capsys, monkeypatch, causal_dir):
 
 
 def test_runs_on_an_empty_store(tmp_path, capsys, monkeypatch):
-    code, out, _ = cli(capsys, monkeypatch, "runs", "--db", str(tmp_path / "empty.duckdb"))
+    from harness.store import Store
+
+    db = tmp_path / "empty.duckdb"
+    Store(db).runs()  # a store with no runs yet (reading commands never create one)
+    code, out, _ = cli(capsys, monkeypatch, "runs", "--db", str(db))
     assert code == 0 and out.strip() == "no runs yet"
 
 

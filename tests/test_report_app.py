@@ -69,7 +69,7 @@ def test_reviewer_sees_only_reviewer_pages(monkeypatch):
     fake_review_modules(monkeypatch, "reviewer")
     at = run_app()
     assert titles(at) == ["Fake grading"] and not at.dataframe
-    with pytest.raises(ValueError, match=r"Known pages: \['Grade'\]"):  # no report page in the navigation
+    with pytest.raises(ValueError, match=r"Known pages: \['Home', 'grade'\]"):  # no report page in the navigation
         at.switch_page("reports/pages/leaderboard.py")
 
 

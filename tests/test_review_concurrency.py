@@ -1,8 +1,9 @@
-"""Twenty reviewers grading at once while a run writes results: no grade lost, none duplicated.
+"""Twenty reviewers grading at once while a run writes results: every item gets exactly `overlap` grades.
 
 The reviewers are threads, as sessions of the Streamlit server are, and each goes through the same calls
-as the grading page (review.next_item, review.submit), one short transaction each. A second thread
-writes work items through Store.write_item in a loop meanwhile.
+as the grading page (review.next_item, review.submit), one short transaction each. The overlap (3) is far
+below the number of reviewers, so a grade beyond it would show. A second thread writes work items through
+Store.write_item meanwhile. Two app processes and a real `harness run`: tests/test_review_claims.py.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from harness import review
 from harness.rubrics import load_rubric
 
 N_REVIEWERS = 20
-PER_REVIEWER = 50
+N_ITEMS = 50
+OVERLAP = 3
 
 
 def test_twenty_reviewers_and_a_writing_run(tmp_path):
     store, _ = seeded_copy(tmp_path / "busy.duckdb")
     write_outputs_for_50(store)
     queue, items = review.create_queue(store, review.QueueRequest(
-        RUN_ID, "wide", load_rubric("pass_fail"), sample=PER_REVIEWER, overlap=N_REVIEWERS, candidates=["zephyrine"]))
-    assert len(items) == PER_REVIEWER
+        RUN_ID, "wide", load_rubric("pass_fail"), sample=N_ITEMS, overlap=OVERLAP, candidates=["zephyrine"]))
+    assert len(items) == N_ITEMS
     done = threading.Event()
     errors: list[BaseException] = []
     written = [0]
+    graded: dict[str, list[str]] = {f"r{i:02d}": [] for i in range(N_REVIEWERS)}
 
     def writer() -> None:
         try:
@@ -38,14 +41,14 @@ def test_twenty_reviewers_and_a_writing_run(tmp_path):
 
     def reviewer(name: str) -> None:
         try:
-            for _ in range(PER_REVIEWER):
-                item = review.next_item(store, queue, name)
-                assert item is not None
-                assert review.submit(store, queue, item.item_id, name, {"overall": "pass"})
+            while (item := review.next_item(store, queue, name)) is not None:
+                assert item.item_id not in graded[name]  # never the same item twice
+                assert review.submit(store, queue, item.item_id, name, {"overall": "pass"}) == "stored"
+                graded[name].append(item.item_id)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=reviewer, args=(f"r{i:02d}",)) for i in range(N_REVIEWERS)]
+    threads = [threading.Thread(target=reviewer, args=(name,)) for name in graded]
     run = threading.Thread(target=writer)
     run.start()
     for t in threads:
@@ -56,11 +59,12 @@ def test_twenty_reviewers_and_a_writing_run(tmp_path):
     run.join(timeout=60)
     assert not errors, errors[:3]
     assert written[0] > 0  # the run really wrote while reviewers graded
-    counts = store.query("SELECT count(*) AS n, count(DISTINCT (item_id, reviewer)) AS d FROM review_grades").iloc[0]
-    assert (counts["n"], counts["d"]) == (N_REVIEWERS * PER_REVIEWER, N_REVIEWERS * PER_REVIEWER)
-    per_item = store.query("SELECT item_id, count(*) AS n FROM review_grades GROUP BY item_id")
-    assert len(per_item) == PER_REVIEWER and (per_item["n"] == N_REVIEWERS).all()
-    assert review.next_item(store, queue, "r00") is None
+    grades = store.query("SELECT item_id, reviewer FROM review_grades")
+    assert len(grades) == N_ITEMS * OVERLAP and not grades.duplicated().any()
+    assert sorted(map(tuple, grades.values.tolist())) == sorted((i, r) for r, ids in graded.items() for i in ids)
+    per_item = grades.groupby("item_id").size()
+    assert len(per_item) == N_ITEMS and (per_item == OVERLAP).all()
+    assert all(review.next_item(store, queue, name) is None for name in graded)
 
 
 def test_double_submit_at_the_same_moment_stores_one(tmp_path):
@@ -68,7 +72,7 @@ def test_double_submit_at_the_same_moment_stores_one(tmp_path):
     queue, _ = review.create_queue(store, review.QueueRequest(RUN_ID, SUITE, load_rubric("pass_fail"), sample=1))
     item = review.next_item(store, queue, "alice")
     barrier = threading.Barrier(4)
-    stored: list[bool] = []
+    stored: list[str] = []
 
     def click() -> None:
         barrier.wait()
@@ -79,12 +83,12 @@ def test_double_submit_at_the_same_moment_stores_one(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert sorted(stored) == [False, False, False, True]
+    assert sorted(stored) == ["duplicate", "duplicate", "duplicate", "stored"]
     assert store.query("SELECT count(*) AS n FROM review_grades")["n"][0] == 1
-    assert not review.submit(store, queue, item.item_id, "alice", {"overall": "pass"})  # and once more later
+    assert review.submit(store, queue, item.item_id, "alice", {"overall": "pass"}) == "duplicate"  # once more later
     assert store.query("SELECT count(*) AS n FROM review_grades")["n"][0] == 1
 
 
 def write_outputs_for_50(store) -> None:
     """A suite 'wide' with 50 examples for one candidate."""
-    store.write_item(item_result("zephyrine", "base", suite="wide", n=PER_REVIEWER))
+    store.write_item(item_result("zephyrine", "base", suite="wide", n=N_ITEMS))

@@ -40,7 +40,7 @@ def test_required_comment(tmp_path):
 
 @pytest.mark.parametrize("body, message", [
     ("name: r\nkind: stars\ninstructions: x\n", r"r.yaml:2: kind: Input should be"),
-    ("name: r\nkind: likert\ninstructions: x\nlabels: {7: great}\n", r"r.yaml:1: .*points 1-5"),
+    ("name: r\nkind: likert\ninstructions: x\nlabels: {7: great}\n", r"r.yaml:4: labels: .*points 1-5"),
     ("name: r\nkind: pairwise\ninstructions: x\ncriteria:\n  - name: overall\n", r"r.yaml:4: criteria: .*always"),
     ("name: r\nkind: likert\ninstructions: x\nshow_refrence: true\n", r"r.yaml:4: show_refrence: unknown key; "
                                                                        r"did you mean 'show_reference'"),

@@ -104,7 +104,7 @@ def test_candidate_and_training_round_trip(store):
 
 def test_migrations_applied_once(store):
     store.runs()
-    store_connection._migrated.clear()  # as a new process would: check the file's version again
+    store_connection._schemas.clear()  # as a new process would: check the file's version again
     store.runs()
     versions = store.query("SELECT version FROM schema_version ORDER BY version")
     assert list(versions["version"]) == sorted(n for n, _ in MIGRATIONS)  # each exactly once

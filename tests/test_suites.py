@@ -71,9 +71,9 @@ def test_few_shot_generation_demo_ends_with_reference(tmp_path):
 
 
 def test_few_shot_larger_than_train(tmp_path):
-    suite = load_suite(str(write_suite(tmp_path, "classification", extra="few_shot: {k: 50}\n")))
+    # refused when the suite loads (`suites validate`, or before `harness run` writes anything)
     with pytest.raises(HarnessError, match="few_shot.k is 50 but the train split has 6 rows"):
-        suite.examples("test")
+        load_suite(str(write_suite(tmp_path, "classification", extra="few_shot: {k: 50}\n")))
 
 
 def _source_suite(tmp_path, data_line: str, seed: int = 0):
@@ -214,3 +214,25 @@ def test_fingerprint_changes_with_data_not_description(tmp_path):
     rows[3]["text"] += "!"
     write_jsonl(tmp_path / "test.jsonl", rows[2:])
     assert load_suite(str(path)).fingerprint != first
+
+
+def test_sandboxed_templates_keep_filters_loops_and_items(tmp_path):
+    """The sandbox refuses Python internals, not Jinja: loops, filters, format, item access still render."""
+    path = write_suite(tmp_path, "multiple_choice")
+    template = ("{{ question | upper }}\\n{% for c in choices %}{{ loop.index }}. {{ '%s' | format(c) }}\\n"
+                "{% endfor %}{{ choices[0] }}{{ (choices | length) }}")
+    path.write_text(path.read_text().replace('"Question: {{ question }}\\nAnswer:"', f'"{template}"'))
+    suite = load_suite(str(path))
+    row = suite.rows["test"][0]
+    numbered = "".join(f"{i}. {c}\n" for i, c in enumerate(row["choices"], start=1))
+    assert suite.examples("test", limit=1)[0].prompt == (f"{row['question'].upper()}\n{numbered}"
+                                                        f"{row['choices'][0]}{len(row['choices'])}")
+
+
+def test_sandbox_refuses_at_render_what_no_literal_names(tmp_path):
+    """`attr('__class__')` names no attribute in the template's syntax: the sandbox itself refuses it."""
+    path = write_suite(tmp_path, "generation")
+    path.write_text(path.read_text().replace("{{ english }}", "{{ english | attr('__class__') }}"))
+    with pytest.raises(HarnessError, match=r"template: refused by the template sandbox \(access to attribute "
+                                           r"'__class__' of 'str' object is unsafe\)"):
+        load_suite(str(path))

@@ -5,10 +5,22 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.core
 
 from harness.errors import HarnessError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+COMMAND_ORDER = ("run", "demo", "runs", "show", "tag", "export", "score", "gate", "report", "suites", "review")
+
+
+class OrderedGroup(typer.core.TyperGroup):
+    """Commands listed in one fixed order, whatever order their modules were imported in."""
+
+    def list_commands(self, ctx) -> list[str]:
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(self.commands, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+app = typer.Typer(cls=OrderedGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compare candidate base models on your own data, fine-tune them with LoRA, "
                        "and gate regressions.")
 _state = {"debug": False}

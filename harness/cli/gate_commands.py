@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from harness.cli import app
+from harness.errors import HarnessError
 from harness.store import Store
 
 DbOption = typer.Option(None, "--db", help="DuckDB file (default: $HARNESS_DB or ./harness.duckdb).")
@@ -38,7 +39,7 @@ def load_inputs(baseline_ref: str, candidate_ref: str | None, rules_path: Path |
     from harness.results_file import load_ref
     from harness.store.gates import run_results
 
-    store = Store(db)
+    store = Store(db, create=False)
     rules = load_rules(rules_path, seed)
     baseline = load_ref(baseline_ref, lambda ref: run_results(store, ref))
     if candidate_ref is None:
@@ -55,6 +56,9 @@ def run_gate(baseline_ref: str, candidate_ref: str, rules_path: Path | None, db:
     from harness.gate_report import check_dict, to_json, to_junit, to_markdown
     from harness.store.gates import record_decision
 
+    for flag, path in (("--junit", outputs.junit), ("--json", outputs.json), ("--markdown", outputs.markdown)):
+        if path is not None and path.is_dir():
+            raise HarnessError(f"{flag} {path}: is a directory, not a file; give the path of the file to write")
     rules, baseline, candidate = load_inputs(baseline_ref, candidate_ref, rules_path, db, seed)
     result = verdict(baseline, candidate, rules)
     markdown = to_markdown(result)
@@ -109,7 +113,7 @@ def export(
     from harness.store.gates import run_results
 
     source, candidate, variant = parse_ref(run)
-    header, frame = run_results(Store(db), source)
+    header, frame = run_results(Store(db, create=False), source)
     rows = select_rows(run, frame, candidate, variant)
     count = write_results(out, header, rows)
     pairs = ", ".join(f"{c}:{v}" for c, v in pairs_in(rows))

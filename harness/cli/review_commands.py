@@ -80,7 +80,7 @@ def list_reviewers(db: str | None = DbOption) -> None:
     """List the accounts."""
     from harness.review_auth import accounts
 
-    found = accounts(Store(db))
+    found = accounts(Store(db, create=False))
     typer.echo("\n".join(f"{a.name}\t{a.role}" for a in found) if found else "no accounts (the app runs without login)")
 
 
@@ -100,7 +100,7 @@ def queues(db: str | None = DbOption) -> None:
     """Progress of every queue and reviewer."""
     from harness.review_analysis import progress_tables
 
-    per_queue, per_reviewer = progress_tables(Store(db))
+    per_queue, per_reviewer = progress_tables(Store(db, create=False))
     if per_queue.empty:
         typer.echo("no review queues yet; create one with `harness review create`")
         return
@@ -123,7 +123,7 @@ def export(queue: str, out: Path | None = typer.Option(None, "--out", help="CSV 
     """Export a queue's grades as CSV (pairwise winners named)."""
     from harness.review_analysis import export_csv
 
-    store = Store(db)
+    store = Store(db, create=False)
     text = export_csv(store, _admin_queue(store, queue))
     if out is None:
         typer.echo(text, nl=False)
@@ -139,7 +139,7 @@ def stats(queue: str, criterion: str = typer.Option("overall", help="Rubric ques
     """Human scores or win rates with intervals, agreement, and correlation with the metrics."""
     from harness.review_analysis import analyse
 
-    store = Store(db)
+    store = Store(db, create=False)
     result = analyse(store, _admin_queue(store, queue), criterion, resamples, seed)
     for title, frame in [("human score per candidate", result.scores), ("win rates", result.win_rates),
                          ("Bradley-Terry log-strengths", result.strengths), ("agreement", result.agreement),

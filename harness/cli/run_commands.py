@@ -25,11 +25,12 @@ def _print_table(store: Store, run_id: str) -> None:
 
 def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None) -> None:
     from harness.console import RichReporter
-    from harness.runner import run_experiment
+    from harness.runner import prepare, run_experiment
 
-    store = Store(db)
+    store = Store(db, timeout_s=float("inf"))  # a run waits for a busy store, never gives up
+    prepared = prepare(path)  # every input checked (suites, templates, models) before the store is touched
     with RichReporter() as reporter:
-        run_id, status = run_experiment(path, store, reporter, resume=resume, fresh=fresh)
+        run_id, status = run_experiment(path, store, reporter, resume=resume, fresh=fresh, prepared=prepared)
     _print_table(store, run_id)
     if status != "finished":
         typer.echo(f"run {run_id} {status}: see the items marked failed", err=True)
@@ -59,7 +60,7 @@ def run(
 
         load_inputs(baseline, None, gate, db)  # bad rules or a missing baseline fail before the run
     if experiment is None:
-        experiment = Path(Store(db).run(resume)["experiment_path"])
+        experiment = Path(Store(db, create=False).run(resume)["experiment_path"])
     _run(experiment, db, resume, new, None if baseline is None else (baseline, gate))
 
 
@@ -72,7 +73,7 @@ def demo(db: str | None = DbOption) -> None:
 @app.command()
 def runs(db: str | None = DbOption) -> None:
     """List the runs in the store."""
-    frame = Store(db).runs()
+    frame = Store(db, create=False).runs()
     if frame.empty:
         typer.echo("no runs yet")
         return
@@ -83,7 +84,7 @@ def runs(db: str | None = DbOption) -> None:
 @app.command()
 def show(run_id: str = typer.Argument(..., help="Run id, id prefix or tag."), db: str | None = DbOption) -> None:
     """Print a run's comparison table from the store."""
-    store = Store(db)
+    store = Store(db, create=False)
     _print_table(store, store.resolve_run(run_id))
 
 

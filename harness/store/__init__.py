@@ -1,4 +1,10 @@
-"""The DuckDB store: the only place that speaks SQL. Each call opens the file for one short transaction."""
+"""The DuckDB store: the only place that speaks SQL. Each call opens the file for one short transaction.
+
+`Store(path)` writes: it may create the file and upgrade its schema. `Store(path, create=False)` only reads:
+it opens the file read-only and refuses a missing one. Either refuses a file it did not create (another
+application's DuckDB file, SQLite, text, a truncated file) and a schema newer than the code
+(harness/store/schema.py). Transactions take the store in turn (harness/store/filelock.py).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,26 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.records import CandidateInfo, ItemResult, RunRecord, TrainingResult
 from harness.store import results
-from harness.store.connection import connect, default_path, retrying
+from harness.store.connection import FOREVER, connect, default_path, retrying
 
 
 class Store:
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True,
+                 timeout_s: float | None = None):
+        """create: False for reading commands (never create, migrate or write); timeout_s: the longest wait
+        for a busy store (None: HARNESS_DB_LOCK_TIMEOUT, default 60 s; FOREVER: a run's writes)."""
         self.path = default_path(path)
+        self.create = create
+        self.timeout_s = timeout_s
 
     def transaction(self, fn):
-        """Run fn(connection) in one short transaction (retried while another process holds the file).
+        """Run fn(connection) in one short transaction (waiting its turn while another process holds the file).
 
         Modules under harness/store/ use this; nothing outside harness/store/ writes SQL.
         """
-        return retrying(fn, self.path)
+        if self.timeout_s is None:
+            return retrying(fn, self.path, create=self.create)
+        return retrying(fn, self.path, self.timeout_s, create=self.create)
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         return self.transaction(lambda con: results.frame(con, sql, params))
@@ -48,23 +61,23 @@ class Store:
         return self._read("SELECT * FROM runs WHERE run_id = ?", [run_id]).iloc[0].to_dict()
 
     def resolve_run(self, run_ref: str) -> str:
-        tagged = self._read("SELECT run_id FROM tags WHERE name = ?", [run_ref])
-        if len(tagged):
-            return str(tagged.iloc[0, 0])
-        # starts_with, not LIKE: run ids contain '_' (a LIKE wildcard); an exact id wins over longer ids it prefixes
-        found = self._read("SELECT run_id FROM runs WHERE starts_with(run_id, ?)", [run_ref])
-        if run_ref in set(found["run_id"]):
-            return run_ref
-        if len(found) == 1:
-            return str(found.iloc[0, 0])
-        if len(found) > 1:
-            raise HarnessError(f"run '{run_ref}' is ambiguous ({len(found)} runs match); give more of the id")
+        """An exact run id first, then a tag, then a unique id prefix."""
+        run_id = self.transaction(lambda con: results.resolve_run(con, run_ref))
+        if isinstance(run_id, str):
+            return run_id
+        if run_id:
+            raise HarnessError(f"run '{run_ref}' is ambiguous ({run_id} runs match); give more of the id")
         raise HarnessError(f"run '{run_ref}' not found in {self.path}; `harness runs` lists the runs")
 
     def tag(self, name: str, run_ref: str) -> str:
+        """Tag a run; a tag may not equal, or be the start of, a run id (it would hide that run)."""
         run_id = self.resolve_run(run_ref)
 
         def write(con):
+            shadowed = results.runs_starting_with(con, name)
+            if shadowed:
+                raise HarnessError(f"tag '{name}' would hide run '{shadowed[0]}' (a run id that is or starts with "
+                                   "the tag); choose another tag name")
             con.execute("DELETE FROM tags WHERE name = ?", [name])
             con.execute("INSERT INTO tags VALUES (?, ?, now())", [name, run_id])
 
@@ -104,4 +117,4 @@ class Store:
         )
 
 
-__all__ = ["Store", "connect", "default_path"]
+__all__ = ["FOREVER", "Store", "connect", "default_path"]

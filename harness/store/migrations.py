@@ -69,6 +69,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         candidate VARCHAR, candidate_run_id VARCHAR, rules_hash VARCHAR, verdict VARCHAR, exit_code INTEGER,
         n_checks INTEGER, n_failed INTEGER, n_warned INTEGER, n_not_comparable INTEGER, checks_json VARCHAR);
     """),
+    (5, """
+    CREATE TABLE review_sessions (
+        token_hash VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL);
+    CREATE TABLE app_secrets (name VARCHAR PRIMARY KEY, value BLOB NOT NULL, created_at TIMESTAMP);
+    ALTER TABLE reviewers ADD COLUMN must_change_password BOOLEAN DEFAULT false;
+    """),
+    (4, """
+    CREATE TABLE review_claims (
+        queue_id VARCHAR, reviewer VARCHAR, item_id VARCHAR NOT NULL, claimed_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL, PRIMARY KEY (queue_id, reviewer));
+    ALTER TABLE review_items ADD COLUMN slot_turns BIGINT DEFAULT 0;
+    """),
+    (6, """
+    CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+    INSERT INTO store_meta VALUES ('application', 'harness');
+    """),
 ]
 
 

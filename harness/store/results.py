@@ -114,5 +114,24 @@ def find_unfinished_run(con: duckdb.DuckDBPyConnection, config_hash: str) -> str
     return row[0] if row else None
 
 
+def runs_starting_with(con: duckdb.DuckDBPyConnection, prefix: str) -> list[str]:
+    """Run ids equal to or starting with `prefix` (starts_with, not LIKE: run ids contain '_'), exact first."""
+    rows = con.execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id <> ?, run_id",
+                       [prefix, prefix]).fetchall()
+    return [r[0] for r in rows]
+
+
+def resolve_run(con: duckdb.DuckDBPyConnection, run_ref: str) -> str | int:
+    """The run id `run_ref` names: an exact run id, else a tag, else the only id it prefixes; when there
+    is no such run, how many ids it prefixes (0 or more than one)."""
+    found = runs_starting_with(con, run_ref)
+    if run_ref in found:
+        return run_ref
+    tagged = con.execute("SELECT run_id FROM tags WHERE name = ?", [run_ref]).fetchone()
+    if tagged:
+        return str(tagged[0])
+    return found[0] if len(found) == 1 else len(found)
+
+
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()

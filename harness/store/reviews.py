@@ -16,7 +16,6 @@ from typing import Concatenate, ParamSpec, TypeVar
 import duckdb
 import pandas as pd
 
-from harness.errors import HarnessError
 from harness.review_records import Account, Candidate, Grade, Queue, ReviewItem
 from harness.rubrics import Rubric
 from harness.store import Store
@@ -27,31 +26,32 @@ _GRADE_RETRIES = 20
 ITEM_COLUMNS = [f.name for f in dataclasses.fields(ReviewItem)]
 _OPEN_TO = """(NOT EXISTS (SELECT 1 FROM review_queue_reviewers r WHERE r.queue_id = q.queue_id)
                OR EXISTS (SELECT 1 FROM review_queue_reviewers r WHERE r.queue_id = q.queue_id AND r.reviewer = ?))"""
-_AVAILABLE = """
-    FROM review_items i
-    WHERE i.queue_id = ?
-      AND NOT EXISTS (SELECT 1 FROM review_grades g
-                      WHERE g.queue_id = i.queue_id AND g.item_id = i.item_id AND g.reviewer = ?)
-      AND (SELECT count(*) FROM review_grades g WHERE g.queue_id = i.queue_id AND g.item_id = i.item_id) < ?"""
 
 
 # accounts ---------------------------------------------------------------------------------------------
 def insert_account(con: duckdb.DuckDBPyConnection, name: str, role: str, salt: bytes, digest: bytes) -> bool:
+    """A new account whose password is one-time: it must be changed at the first login."""
     row = con.execute(
-        "INSERT INTO reviewers VALUES (?, ?, ?, ?, now(), now(), NULL) ON CONFLICT DO NOTHING RETURNING name",
+        "INSERT INTO reviewers (name, role, salt, password_hash, created_at, password_set_at, last_login_at, "
+        "must_change_password) VALUES (?, ?, ?, ?, now(), now(), NULL, true) ON CONFLICT DO NOTHING RETURNING name",
         [name, role, salt, digest]).fetchall()
     return bool(row)
 
 
-def set_password(con: duckdb.DuckDBPyConnection, name: str, salt: bytes, digest: bytes) -> bool:
-    row = con.execute("UPDATE reviewers SET salt = ?, password_hash = ?, password_set_at = now() WHERE name = ? "
-                      "RETURNING name", [salt, digest, name]).fetchall()
+def set_password(con: duckdb.DuckDBPyConnection, name: str, salt: bytes, digest: bytes, one_time: bool) -> bool:
+    """Replace a password; every session of the account ends with it."""
+    row = con.execute("UPDATE reviewers SET salt = ?, password_hash = ?, password_set_at = now(), "
+                      "must_change_password = ? WHERE name = ? RETURNING name",
+                      [salt, digest, one_time, name]).fetchall()
+    con.execute("DELETE FROM review_sessions WHERE name = ?", [name])
     return bool(row)
 
 
-def credentials(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, bytes, bytes] | None:
-    row = con.execute("SELECT role, salt, password_hash FROM reviewers WHERE name = ?", [name]).fetchone()
-    return (row[0], bytes(row[1]), bytes(row[2])) if row else None
+def credentials(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, bytes, bytes, bool] | None:
+    """(role, salt, password hash, must change the password) of an account, or None."""
+    row = con.execute("SELECT role, salt, password_hash, coalesce(must_change_password, false) FROM reviewers "
+                      "WHERE name = ?", [name]).fetchone()
+    return (row[0], bytes(row[1]), bytes(row[2]), bool(row[3])) if row else None
 
 
 def accounts(con: duckdb.DuckDBPyConnection) -> list[Account]:
@@ -65,6 +65,7 @@ def count_accounts(con: duckdb.DuckDBPyConnection) -> int:
 
 def delete_account(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     con.execute("DELETE FROM review_queue_reviewers WHERE reviewer = ?", [name])
+    con.execute("DELETE FROM review_sessions WHERE name = ?", [name])
     return bool(con.execute("DELETE FROM reviewers WHERE name = ? RETURNING name", [name]).fetchall())
 
 
@@ -74,19 +75,56 @@ def throttle(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, datetime |
     return (int(row[0]), row[1]) if row else (0, None)
 
 
-def record_failure(con: duckdb.DuckDBPyConnection, name: str, now: datetime, lock_for) -> tuple[int, datetime]:
-    """Count one failed login and lock the name for `lock_for(failures)` seconds (a timedelta)."""
-    failures = throttle(con, name)[0] + 1
+def reserve_attempt(con: duckdb.DuckDBPyConnection, name: str, now: datetime,
+                    lock_for) -> tuple[bool, datetime | None]:
+    """Count a login attempt as a failure BEFORE its password is checked, in one transaction.
+
+    (allowed, locked_until): refused while the name is locked. Because the count goes up first, parallel
+    guesses each see the ones before them, so at most the free attempts are ever checked at once; a success
+    clears the count (record_success). `lock_for(failures)` is a timedelta.
+    """
+    failures, locked_until = throttle(con, name)
+    if locked_until is not None and locked_until > now:
+        return False, locked_until
+    failures += 1
     locked_until = now + lock_for(failures)
     con.execute("INSERT INTO login_throttle VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
                 "failures = excluded.failures, last_failure_at = excluded.last_failure_at, "
                 "locked_until = excluded.locked_until", [name, failures, now, locked_until])
-    return failures, locked_until
+    return True, locked_until if locked_until > now else None
 
 
 def record_success(con: duckdb.DuckDBPyConnection, name: str, now: datetime) -> None:
     con.execute("DELETE FROM login_throttle WHERE name = ?", [name])
     con.execute("UPDATE reviewers SET last_login_at = ? WHERE name = ?", [now, name])
+
+
+# sessions ---------------------------------------------------------------------------------------------
+def insert_session(con: duckdb.DuckDBPyConnection, token_hash: str, name: str, now: datetime,
+                   expires_at: datetime) -> None:
+    con.execute("DELETE FROM review_sessions WHERE expires_at < ?", [now])
+    con.execute("INSERT INTO review_sessions VALUES (?, ?, ?, ?)", [token_hash, name, now, expires_at])
+
+
+def session_account(con: duckdb.DuckDBPyConnection, token_hash: str, now: datetime) -> Account | None:
+    """The account a live session belongs to (None once it expired, ended, or the account went)."""
+    row = con.execute("SELECT r.name, r.role FROM review_sessions s JOIN reviewers r USING (name) "
+                      "WHERE s.token_hash = ? AND s.expires_at > ?", [token_hash, now]).fetchone()
+    return Account(row[0], row[1]) if row else None
+
+
+def delete_session(con: duckdb.DuckDBPyConnection, token_hash: str) -> None:
+    con.execute("DELETE FROM review_sessions WHERE token_hash = ?", [token_hash])
+
+
+def count_sessions(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    return int(con.execute("SELECT count(*) FROM review_sessions WHERE name = ?", [name]).fetchone()[0])
+
+
+def app_secret(con: duckdb.DuckDBPyConnection, name: str, new_value: bytes) -> bytes:
+    """The store's secret `name`, created with `new_value` the first time it is asked for."""
+    con.execute("INSERT INTO app_secrets VALUES (?, ?, now()) ON CONFLICT DO NOTHING", [name, new_value])
+    return bytes(con.execute("SELECT value FROM app_secrets WHERE name = ?", [name]).fetchone()[0])
 
 
 # queues -------------------------------------------------------------------------------------------------
@@ -147,33 +185,16 @@ def _item(row: dict) -> ReviewItem:
     return ReviewItem(**values)
 
 
-def next_item(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int,
-              last: str | None = None, prefer: str | None = None) -> ReviewItem | None:
-    """The first open item by position; items this reviewer skipped come after the rest, `last` at the end,
-    `prefer` (an item just un-graded) first."""
-    sql = f"""SELECT i.* {_AVAILABLE}
-        ORDER BY i.item_id <> ?, i.item_id = ?,
-                 EXISTS (SELECT 1 FROM review_skips s WHERE s.queue_id = i.queue_id AND s.item_id = i.item_id
-                         AND s.reviewer = ?),
-                 i.position
-        LIMIT 1"""
-    rows = con.execute(sql, [queue_id, reviewer, overlap, prefer or "", last or "", reviewer]).df()
-    return _item(rows.iloc[0].to_dict()) if len(rows) else None
+def fetch_items(cursor: duckdb.DuckDBPyConnection) -> list[ReviewItem]:
+    """The rows of a query over review_items (extra columns are ignored) as ReviewItems."""
+    names = [d[0] for d in cursor.description]
+    return [_item(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
 def item(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str) -> ReviewItem | None:
-    rows = con.execute("SELECT * FROM review_items WHERE queue_id = ? AND item_id = ?", [queue_id, item_id]).df()
-    return _item(rows.iloc[0].to_dict()) if len(rows) else None
-
-
-def count_available(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int) -> int:
-    return int(con.execute(f"SELECT count(*) {_AVAILABLE}", [queue_id, reviewer, overlap]).fetchone()[0])
-
-
-def count_skipped_available(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int) -> int:
-    sql = f"""SELECT count(*) {_AVAILABLE} AND EXISTS (SELECT 1 FROM review_skips s WHERE s.queue_id = i.queue_id
-              AND s.item_id = i.item_id AND s.reviewer = ?)"""
-    return int(con.execute(sql, [queue_id, reviewer, overlap, reviewer]).fetchone()[0])
+    found = fetch_items(con.execute("SELECT * FROM review_items WHERE queue_id = ? AND item_id = ?",
+                                    [queue_id, item_id]))
+    return found[0] if found else None
 
 
 # grades --------------------------------------------------------------------------------------------------
@@ -276,21 +297,16 @@ class ReviewStore:
     def run(self, fn: Callable[Concatenate[duckdb.DuckDBPyConnection, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
         return self.store.transaction(lambda con: fn(con, *args, **kwargs))
 
-    def add_grade(self, grade: Grade) -> bool:
-        """Store a grade once (True) or find it already stored (False), even when the same grade arrives
-        twice at the same moment: DuckDB then refuses one insert as a duplicate key, and the retry sees the
-        committed row."""
+    def run_unique(self, fn: Callable[Concatenate[duckdb.DuckDBPyConnection, P], R], *args: P.args,
+                   **kwargs: P.kwargs) -> R:
+        """Like run, for writes keyed by a primary key: when the same row arrives twice at the same moment
+        (a double click, two tabs) DuckDB refuses one commit as a duplicate key; it is run again and then
+        sees the committed row."""
         for attempt in range(_GRADE_RETRIES):
             try:
-                return self.store.transaction(lambda con: _add_grade(con, grade))
+                return self.store.transaction(lambda con: fn(con, *args, **kwargs))
             except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
                 if "duplicate key" not in str(exc).lower() or attempt == _GRADE_RETRIES - 1:
                     raise
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
-
-
-def _add_grade(con: duckdb.DuckDBPyConnection, grade: Grade) -> bool:
-    if item(con, grade.queue_id, grade.item_id) is None:
-        raise HarnessError(f"item {grade.item_id} is not in queue {grade.queue_id}")
-    return insert_grade(con, grade)
