@@ -5,7 +5,7 @@ throughput, and a tiny model's loss against the CPU float32 result.
 code at tiny shapes on the CPU (a smoke run: its figures say nothing about a GPU). The models are
 random-initialised from configs with the shapes of Qwen2.5-0.5B and Llama-3.2-1B (no download).
 Training goes through the harness's own loop (`harness.finetune`, length-grouped batches), generation
-through the harness's greedy decoding (`harness.greedy`).
+through the harness's greedy decoding (`harness.predict.greedy`).
 
 Model FLOPs per trained (non-padding) token, LoRA with frozen base weights: 4 x the parameters of
 every matrix multiply (forward, and the backward pass to the inputs; the frozen weights get no
@@ -83,7 +83,7 @@ class SyntheticTask:
     """Random prompt -> completion rows (loss on the second half) for the harness's training loop."""
 
     def __init__(self, vocab: int, device: str, n_rows: int, lengths: tuple[int, int], seed: int = 0):
-        from harness.finetune_data import IGNORE, CausalRow
+        from harness.finetune.causal_data import IGNORE, CausalRow
 
         gen = torch.Generator().manual_seed(seed)
         self.device = device
@@ -97,7 +97,7 @@ class SyntheticTask:
         return len(row.input_ids)
 
     def collate(self, rows: list) -> dict:
-        from harness.finetune_data import collate_causal
+        from harness.finetune.causal_data import collate_causal
 
         return {k: v.to(self.device) for k, v in collate_causal(rows, 0).items()}
 
@@ -105,7 +105,7 @@ class SyntheticTask:
         return int((batch["labels"][:, 1:] != -100).sum())
 
     def loss(self, model: Any, batch: dict) -> Any:
-        from harness.finetune_data import completion_loss
+        from harness.finetune.causal_data import completion_loss
 
         return completion_loss(model, batch)
 
@@ -148,7 +148,7 @@ def flops_per_token(model: Any, mean_len: float) -> float:
 
 
 def generation_throughput(model: Any, p: Plan) -> dict:
-    from harness.greedy import greedy_new_tokens
+    from harness.predict.greedy import greedy_new_tokens
 
     ids = torch.randint(3, model.config.vocab_size, (p.gen_batch, p.prompt_len), device=p.device)
     mask = torch.ones_like(ids)

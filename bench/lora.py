@@ -55,7 +55,7 @@ def load_task(folder: Path, quick: bool) -> tuple[Any, Any, Any]:
 
 def harness_side(base: Any, suite: Any, lora: Any, out: Path) -> dict:
     from harness.finetune import CausalTask, train_lora
-    from harness.finetune_data import length_batches
+    from harness.finetune.causal_data import length_batches
 
     _, result = train_lora(base, suite, lora, SEED, out, "bench", "smollm2")
     lengths = [len(r.input_ids) for r in CausalTask(base, suite, lora).rows("train", lora.max_train_examples)]

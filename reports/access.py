@@ -15,7 +15,7 @@ from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from harness.errors import HarnessError
-from harness.review_auth import decide_mode
+from harness.review.auth import decide_mode
 from harness.store import Store
 
 AuthMode = Literal["open", "accounts"]

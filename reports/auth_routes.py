@@ -20,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from harness import review, review_auth
+from harness import review
 from harness.errors import HarnessError
-from harness.review_analysis import export_csv
-from harness.review_records import Account
-from harness.review_sessions import COOKIE, SESSION_TTL, create_session, end_session, server_secret, session_account
+from harness.records.review import Account
+from harness.review import auth as review_auth
+from harness.review.analysis import export_csv
+from harness.review.sessions import COOKIE, SESSION_TTL, create_session, end_session, server_secret, session_account
 from harness.store import Store
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore

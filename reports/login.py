@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from harness.review_auth import change_password, login
-from harness.review_records import Account
-from harness.review_sessions import COOKIE, create_session, end_session, session_account
+from harness.records.review import Account
+from harness.review.auth import change_password, login
+from harness.review.sessions import COOKIE, create_session, end_session, session_account
 from harness.store import Store
 from reports.access import LOGOUT_PATH, auth_mode, login_url, served_with_login
 

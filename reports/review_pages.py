@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from reports import grading, review_admin, review_analysis
+from reports.pages import grade as grading
+from reports.pages import human_review as review_analysis
+from reports.pages import review_queues as review_admin
 
 
 def reviewer_pages() -> list:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.review_records import Account, Progress, Queue, ReviewItem
-from harness.rubrics import OVERALL, Rubric
+from harness.records.review import Account, Progress, Queue, ReviewItem
+from harness.review.rubrics import OVERALL, Rubric
 
 
 @dataclass(frozen=True)

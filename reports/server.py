@@ -3,7 +3,7 @@
 Every request but the login pages and Streamlit's static assets needs a live session cookie when the
 server is in `accounts` mode (see reports/access.py): pages redirect to the login form (keeping the
 address asked for), the websocket and media downloads are refused. Logging in sets an HttpOnly,
-SameSite=Strict cookie holding a signed, expiring token (harness.review_sessions).
+SameSite=Strict cookie holding a signed, expiring token (harness.review.sessions).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 
 from reports.auth_routes import LoginRequired, auth_routes
 
-ROOT = Path(__file__).resolve().parents[1]
 os.environ["HARNESS_LOGIN_ROUTES"] = "1"
 
-app = st.App(ROOT / "app.py", routes=auth_routes(), middleware=[Middleware(LoginRequired)])
+SCRIPT = Path(__file__).resolve().parent / "entry" / "app.py"
+app = st.App(SCRIPT, routes=auth_routes(), middleware=[Middleware(LoginRequired)])

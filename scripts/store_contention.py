@@ -34,7 +34,7 @@ def item(variant: str, n: int = N_EXAMPLES):
 def seed(db: Path, reviewers: int) -> str:
     from harness.records import RunRecord
     from harness.review import QueueRequest, create_queue
-    from harness.rubrics import load_rubric
+    from harness.review.rubrics import load_rubric
     from harness.store import Store
 
     store = Store(db)
@@ -46,8 +46,8 @@ def seed(db: Path, reviewers: int) -> str:
 
 
 def grader_process(db: str, queue_id: str, names: list[str], stop_at: float, out: mp.Queue) -> None:
+    from harness.records.review import Account
     from harness.review import get_queue, next_item, submit
-    from harness.review_records import Account
     from harness.store import Store
 
     store = Store(db)

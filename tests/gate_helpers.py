@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.gate.results_file import MetricEntry, ResultSet
 from harness.metrics import get_metric
-from harness.results_file import MetricEntry, ResultSet
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2_dev.jsonl"
 N_SST2 = 872

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import review
-from harness.review_records import Account, Queue
+from harness.records.review import Account, Queue
 from harness.store import Store
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore

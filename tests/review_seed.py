@@ -15,7 +15,7 @@ import numpy as np
 
 from harness.metrics import get_metric
 from harness.records import ItemResult, MetricStats, Prediction, RunRecord
-from harness.review_auth import add_account, set_own_password
+from harness.review.auth import add_account, set_own_password
 from harness.store import Store
 
 RUN_ID = "review-run-0001"

@@ -24,8 +24,8 @@ from review_seed import RUN_ID, SUITE, seeded_copy
 
 from harness import review
 from harness.cli.report_commands import server_env, streamlit_command
-from harness.review_auth import FREE_FAILURES, add_account, remove_account, reset_password
-from harness.rubrics import load_rubric
+from harness.review.auth import FREE_FAILURES, add_account, remove_account, reset_password
+from harness.review.rubrics import load_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE_WORDS = ("Traceback", "Exception", "File \"/", ".py\", line", "duckdb", "Error:")

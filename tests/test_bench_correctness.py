@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.choice_scoring import length_groups, score_naive, score_with_shared_context
 from harness.predict import encode_pair
+from harness.predict.choices import length_groups, score_naive, score_with_shared_context
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXTS = ["Question: Which animal barks?\nAnswer:", "Review: Great sound and a fair price.\nAnswer:",
@@ -123,7 +123,7 @@ def test_rows_ending_on_an_end_of_sequence_token_leave_the_batch(causal):
 
 def test_dropped_rows_keep_their_tokens_up_to_the_end(causal):
     """Token level: each row's new tokens equal generate's, up to and including the token that ends it."""
-    from harness.greedy import greedy_new_tokens
+    from harness.predict.greedy import greedy_new_tokens
 
     tok = causal.tokenizer
     tok.padding_side = "left"
@@ -137,7 +137,7 @@ def test_dropped_rows_keep_their_tokens_up_to_the_end(causal):
 
 
 def test_a_logits_changing_generation_config_falls_back_to_generate(causal):
-    from harness.greedy import supports
+    from harness.predict.greedy import supports
 
     model = copy.deepcopy(causal.model)
     assert supports(model)

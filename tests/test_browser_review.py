@@ -21,7 +21,7 @@ from review_seed import CANDIDATES, RUN_ID, SUITE, seeded_copy
 
 from harness import review
 from harness.cli.report_commands import server_env, streamlit_command
-from harness.rubrics import load_rubric
+from harness.review.rubrics import load_rubric
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import pytest
 
 from harness.config import LoraConfig
 from harness.finetune import load_adapter, train_lora
-from harness.finetune_data import IGNORE, causal_rows, length_batches
+from harness.finetune.causal_data import IGNORE, causal_rows, length_batches
 from harness.models import hash_files
 from harness.predict import Predictor, encode_pair, predict
 
@@ -152,7 +152,7 @@ def test_completion_loss_equals_the_models_full_loss():
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from harness.finetune_data import CausalRow, collate_causal, completion_loss
+    from harness.finetune.causal_data import CausalRow, collate_causal, completion_loss
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

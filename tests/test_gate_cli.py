@@ -15,9 +15,9 @@ from gate_helpers import flip, planted, sst2_labels
 from junitparser import JUnitXml
 
 from harness.cli import main
+from harness.gate.results_file import load_ref, read_results
 from harness.metrics import get_metric
 from harness.records import CandidateInfo, ItemResult, MetricStats, Prediction, RunRecord
-from harness.results_file import load_ref, read_results
 from harness.store import Store
 from harness.store.gates import gate_history, run_results
 

@@ -12,7 +12,7 @@ import yaml
 
 from harness.cli import _register, app
 from harness.config import load_experiment
-from harness.gate_rules import effective_rules, load_rules
+from harness.gate.rules import effective_rules, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "gate-example.yml"

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.gate_stats import compare, mcnemar_one_sided
+from harness.gate.stats import compare, mcnemar_one_sided
 from harness.metrics import get_metric
 
 N = 872

@@ -10,10 +10,10 @@ from gate_helpers import N_SST2, accuracy_set, merge, planted, sst2_labels
 
 from harness.errors import HarnessError
 from harness.gate import verdict
-from harness.gate_rules import GateRules, default_rules, load_rules, rules_hash
-from harness.gate_stats import holm
+from harness.gate.results_file import MetricEntry, ResultSet
+from harness.gate.rules import GateRules, default_rules, load_rules, rules_hash
+from harness.gate.stats import holm
 from harness.metrics import bootstrap_intervals, get_metric
-from harness.results_file import MetricEntry, ResultSet
 
 LABELS = sst2_labels()
 
@@ -200,7 +200,7 @@ def test_rules_defaults_and_hash(tmp_path):
     path.write_text("defaults: {alpha: 0.01, blocking: false}\nrules:\n  - {suite: sst2, metric: accuracy}\n"
                     "  - {suite: sst2, metric: f1, max_drop: null, floor: 0.7}\n")
     loaded = load_rules(path)
-    from harness.gate_rules import effective_rules
+    from harness.gate.rules import effective_rules
 
     first, second = effective_rules(loaded)
     assert (first.alpha, first.blocking, first.max_drop) == (0.01, False, 0.0)

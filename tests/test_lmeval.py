@@ -126,8 +126,8 @@ def test_dataset_row_and_fingerprint(bridged_run):
 def test_lm_eval_loglikelihoods_equal_native_choice_scoring(causal):
     """At tiny scale: lm-eval's per-choice log-likelihoods are the harness's own choice scores."""
     from harness import lmeval
-    from harness.choice_scoring import score_naive
     from harness.predict import choice_logprobs, encode_pair
+    from harness.predict.choices import score_naive
 
     manager = lmeval.task_manager(TASKS, ["tiny_mc"])
     runs = lmeval.evaluate_tasks(causal.model, causal.tokenizer, lmeval.load_tasks(manager, "tiny_mc", TASKS),
@@ -244,7 +244,7 @@ def test_probe_tells_an_inactive_adapter_from_an_active_one(causal):
 
 
 def test_generation_and_loglikelihood_samples_become_predictions():
-    from harness.lmeval_records import sample_prediction
+    from harness.lmeval.records import sample_prediction
 
     gen = {"doc_id": 3, "arguments": [("Q: 2+2?\nA:", {"until": ["\n"]})], "filtered_resps": [" 4"],
            "target": "4"}

@@ -2,7 +2,7 @@
 
 The harness's native multiple-choice scoring (a classification suite, labels [negative, positive],
 chat template off) and lm-eval's `acc` on an equivalent local task YAML (same prompt, same choices,
-output_type multiple_choice, run through the bridge in harness/lmeval.py) must pick the same choice
+output_type multiple_choice, run through the bridge in harness/lmeval/bridge.py) must pick the same choice
 on every example, with per-choice log-likelihoods within 1e-3.
 
 To keep CI time reasonable this uses the first 200 rows of sst2_dev.jsonl (872 rows): on two CPU

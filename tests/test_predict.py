@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import harness.predict as predict_module
-from harness.choice_scoring import score_naive, score_with_shared_context
+import harness.predict.predictor as predict_module
 from harness.config import LoraConfig
-from harness.finetune_encoder import EncoderTask
+from harness.finetune.encoder import EncoderTask
 from harness.predict import Predictor, cut_at_stop, encode_pair, extract, generate, predict, use_chat_template
-from harness.predict_encoder import embed
+from harness.predict.choices import score_naive, score_with_shared_context
+from harness.predict.encoder import embed
 
 CONTEXTS = [
     "Question: What is the opposite of 'happy'?\nAnswer:",
@@ -200,7 +200,7 @@ def test_shared_context_scoring_equals_naive_on_smollm2():
 
 def test_a_stop_sequence_counts_only_after_some_text():
     """A model that opens with a newline must not be cut to nothing by stop: ["\\n"]."""
-    from harness.stopping import should_stop
+    from harness.predict.stopping import should_stop
 
     assert not should_stop("\n", ["\n"])
     assert not should_stop("  \n", ["\n"])

@@ -11,8 +11,9 @@ from review_seed import CANDIDATES, RUN_ID, SUITE, seeded_copy
 from typer.testing import CliRunner
 
 from harness import review
-from harness.review_analysis import analyse, export_csv, grades, progress_tables
-from harness.rubrics import load_rubric
+from harness.records.review import Account
+from harness.review.analysis import analyse, export_csv, grades, progress_tables
+from harness.review.rubrics import load_rubric
 
 A, B = (f"{c}:base" for c in CANDIDATES)
 REVIEWERS = ("alice", "bob", "carol")
@@ -102,7 +103,7 @@ def test_cli_create_queues_export_stats(store, tmp_path):
                               "--no-blind", "--db", db])
     assert out.exit_code == 0, out.output
     assert "created queue cli-q: 3 items from 3 examples, 2 grade(s) each, open to alice, bob" in out.output
-    queue = review.get_queue(store, "cli-q", review.Account("alice", "reviewer"))
+    queue = review.get_queue(store, "cli-q", Account("alice", "reviewer"))
     assert not queue.blind and queue.strategy == "disagreement"
     item = review.next_item(store, queue, "alice")
     review.submit(store, queue, item.item_id, "alice", {"overall": "tie", "correctness": "A"})

@@ -9,7 +9,8 @@ from review_seed import CANDIDATES, RUN_ID, SUITE, seeded_copy
 from streamlit.testing.v1 import AppTest
 
 from harness import review
-from harness.rubrics import load_rubric
+from harness.records.review import Account
+from harness.review.rubrics import load_rubric
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 USERS = ("alice", "bob", "boss")
@@ -148,11 +149,11 @@ def _admin_page(module: str) -> None:
     importlib.import_module(module).page()
 
 
-@pytest.mark.parametrize("module, title", [("reports.review_admin", "Review queues"),
-                                           ("reports.review_analysis", "Human review")])
+@pytest.mark.parametrize("module, title", [("reports.pages.review_queues", "Review queues"),
+                                           ("reports.pages.human_review", "Human review")])
 def test_admin_pages_render(setup, module, title):
     store, _ = setup
-    queue = review.get_queue(store, "single-blind", review.Account("boss", "admin"))
+    queue = review.get_queue(store, "single-blind", Account("boss", "admin"))
     for name in ("alice", "bob"):
         item = review.next_item(store, queue, name)
         review.submit(store, queue, item.item_id, name, {"overall": "3", "correctness": "3", "fluency": "3"})
@@ -167,10 +168,10 @@ def test_admin_pages_render(setup, module, title):
 
 
 def test_admin_creates_a_queue_and_an_account_in_the_app(setup):
-    from harness.review_auth import login
+    from harness.review.auth import login
 
     store, _ = setup
-    at = AppTest.from_function(_admin_page, args=("reports.review_admin",), default_timeout=60)
+    at = AppTest.from_function(_admin_page, args=("reports.pages.review_queues",), default_timeout=60)
     at.run()
     assert at.selectbox(key="rq_run").value == RUN_ID and at.selectbox(key="rq_suite").value == SUITE
     next(s for s in at.selectbox if s.label == "Rubric").set_value("pass_fail")
@@ -179,7 +180,7 @@ def test_admin_creates_a_queue_and_an_account_in_the_app(setup):
     next(b for b in at.button if b.label == "Create queue").click()
     at.run()
     assert not at.exception and at.success[0].value == "Created queue from-app with 6 items."
-    queue = review.get_queue(store, "from-app", review.Account("boss", "admin"))
+    queue = review.get_queue(store, "from-app", Account("boss", "admin"))
     assert queue.blind and queue.rubric.kind == "pass_fail" and queue.created_by == "boss"
 
     next(t for t in at.text_input if t.label == "Name").input("dave")

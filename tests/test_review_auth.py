@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from harness.errors import HarnessError
-from harness.review_auth import (
+from harness.review.auth import (
     FREE_FAILURES,
     accounts,
     add_account,

@@ -1,6 +1,6 @@
 """Review assignment by claims with leases: exactly `overlap` grades per item, however many grade at once.
 
-Unit tests move the lease clock (review._now). The snapshot test runs two DuckDB transactions side by side
+Unit tests move the lease clock (queues._now). The snapshot test runs two DuckDB transactions side by side
 to show why a slot-taker writes the item's row. The load tests run reviewers as threads of two app
 processes (tests/review_load.py) beside a real `harness run` subprocess on a tiny model.
 """
@@ -23,8 +23,9 @@ from streamlit.testing.v1 import AppTest
 from test_runner import harness_command, write_experiment
 
 from harness import review
-from harness.review_records import Grade, Progress
-from harness.rubrics import load_rubric
+from harness.records.review import Grade, Progress
+from harness.review import queues
+from harness.review.rubrics import load_rubric
 from harness.store import claims
 from harness.store import reviews as sql
 
@@ -45,7 +46,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     moved = Clock()
-    monkeypatch.setattr(review, "_now", moved)
+    monkeypatch.setattr(queues, "_now", moved)
     return moved
 
 
@@ -207,7 +208,7 @@ def test_two_transactions_taking_the_last_slot_conflict(store, clock, monkeypatc
 
 def _race(store, queue, item_id: str, second: str) -> str:
     """alice claims the item's last slot while bob, on a snapshot taken before, claims or grades it."""
-    now = review._now()
+    now = queues._now()
     first, other = duckdb.connect(str(store.path)), duckdb.connect(str(store.path))
     try:
         for con in (first, other):
@@ -248,7 +249,7 @@ def _per_item(store) -> dict[str, int]:
 def _grading_page(name: str) -> None:
     import streamlit as st
 
-    from reports import grading
+    from reports.pages import grade as grading
 
     st.session_state["user"] = {"name": name, "role": "reviewer"}
     grading.page()

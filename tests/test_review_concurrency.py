@@ -13,7 +13,7 @@ import threading
 from review_seed import N_EXAMPLES, RUN_ID, SUITE, item_result, seeded_copy
 
 from harness import review
-from harness.rubrics import load_rubric
+from harness.review.rubrics import load_rubric
 
 N_REVIEWERS = 20
 N_ITEMS = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import HarnessError
-from harness.rubrics import BUILTIN_DIR, builtin_rubrics, load_rubric, numeric
+from harness.review.rubrics import BUILTIN_DIR, builtin_rubrics, load_rubric, numeric
 
 
 def test_shipped_rubrics_load():

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from harness import review_auth
-from harness.review_auth import FREE_FAILURES, add_account, lock_delay, login, remove_account, reset_password
-from harness.review_records import Account
-from harness.review_sessions import SESSION_TTL, create_session, end_session, session_account
+from harness.records.review import Account
+from harness.review import auth as review_auth
+from harness.review.auth import FREE_FAILURES, add_account, lock_delay, login, remove_account, reset_password
+from harness.review.sessions import SESSION_TTL, create_session, end_session, session_account
 from harness.store import Store
 
 T0 = datetime(2026, 1, 1, 9, 0, 0)

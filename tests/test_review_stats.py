@@ -13,7 +13,7 @@ from scipy import optimize
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
-from harness.review_stats import (
+from harness.review.stats import (
     bootstrap,
     bradley_terry,
     category_counts,

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from tiny_models import suite_rows, write_suite
 
-import harness.predict as predict_module
+import harness.predict.predictor as predict_module
 from harness.errors import HarnessError
 from harness.runner import run_experiment
 from harness.store import Store

@@ -1,6 +1,6 @@
 """Tiny random-initialised models and a tiny tokenizer, built in-process (no download).
 
-- `build_tokenizer()`: a byte-level BPE tokenizer trained on the words of suites/data/*.jsonl, with
+- `build_tokenizer()`: a byte-level BPE tokenizer trained on the words of harness/suites/builtin/data/*.jsonl, with
   pad, eos, unk and bos special tokens, wrapped in `PreTrainedTokenizerFast`.
 - `save_causal(folder)`: a tiny `LlamaForCausalLM` (hidden 32, 2 layers) and its tokenizer as a local
   Hugging Face folder.
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITE_DATA = ROOT / "suites" / "data"
+SUITE_DATA = ROOT / "harness" / "suites" / "builtin" / "data"
 PAD, EOS, UNK, BOS = "<pad>", "<eos>", "<unk>", "<bos>"
 SPECIALS = [PAD, EOS, UNK, BOS]
 VOCAB_SIZE = 600

@@ -35,8 +35,8 @@ class GateOutputs:
 def load_inputs(baseline_ref: str, candidate_ref: str | None, rules_path: Path | None, db: str | None,
                 seed: int | None = None):
     """(rules, baseline, candidate); candidate is None when `candidate_ref` is. Raises HarnessError on bad input."""
-    from harness.gate_rules import load_rules
-    from harness.results_file import load_ref
+    from harness.gate.results_file import load_ref
+    from harness.gate.rules import load_rules
     from harness.store.gates import run_results
 
     store = Store(db, create=False)
@@ -53,7 +53,7 @@ def run_gate(baseline_ref: str, candidate_ref: str, rules_path: Path | None, db:
              outputs: GateOutputs, seed: int | None = None) -> int:
     """Gate, write every output, record the decision; returns the exit code."""
     from harness.gate import verdict
-    from harness.gate_report import check_dict, to_json, to_junit, to_markdown
+    from harness.gate.report import check_dict, to_json, to_junit, to_markdown
     from harness.store.gates import record_decision
 
     for flag, path in (("--junit", outputs.junit), ("--json", outputs.json), ("--markdown", outputs.markdown)):
@@ -109,7 +109,7 @@ def export(
     db: str | None = DbOption,
 ) -> None:
     """Write a run's per-example results (statistics, predictions, fingerprints) for `harness gate`."""
-    from harness.results_file import pairs_in, parse_ref, select_rows, write_results
+    from harness.gate.results_file import pairs_in, parse_ref, select_rows, write_results
     from harness.store.gates import run_results
 
     source, candidate, variant = parse_ref(run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -14,8 +15,17 @@ from harness.cli import app
 from harness.errors import HarnessError
 from harness.store import default_path
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
-SERVER = Path(__file__).resolve().parents[2] / "reports" / "server.py"
+
+def _reports_dir() -> Path:
+    """Where the installed `reports` package (the Streamlit app) is, without importing it: harness never
+    imports the report (an import-linter contract), it starts it as a server."""
+    spec = importlib.util.find_spec("reports")
+    if spec is None or not spec.submodule_search_locations:
+        raise HarnessError("the report app (package `reports`) is not installed; reinstall harness")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+SERVER = _reports_dir() / "server.py"
 
 
 def streamlit_command(port: int, app_path: Path = SERVER, host: str = "127.0.0.1") -> list[str]:
@@ -31,7 +41,7 @@ def streamlit_command(port: int, app_path: Path = SERVER, host: str = "127.0.0.1
 def server_env(path: Path) -> dict[str, str]:
     """The server's environment: its store, and its authentication mode decided now, once (see reports/access.py):
     `accounts` when the store has any, and then for the server's whole life, even if every account goes."""
-    from harness.review_auth import decide_mode
+    from harness.review.auth import decide_mode
     from harness.store import Store
 
     mode = decide_mode(Store(path)) if path.exists() else "open"
@@ -48,8 +58,8 @@ def report(
     """Open the report (leaderboard, lift, comparisons, training, cost, runs) at http://127.0.0.1:PORT."""
     if not 1 <= port <= 65535:
         raise HarnessError(f"--port {port}: not a TCP port; give a number from 1 to 65535 (default 8501)")
-    if not APP.is_file():
-        raise HarnessError(f"{APP} is missing; `harness report` runs from a source checkout of the harness")
+    if not SERVER.is_file():
+        raise HarnessError(f"{SERVER} is missing; reinstall harness")
     path = default_path(db).resolve()
     if not path.exists():
         typer.echo(f"note: {path} does not exist yet; the report shows runs as soon as one writes there", err=True)
@@ -63,7 +73,7 @@ def report(
 
 def require_accounts(path: Path, host: str) -> None:
     """With no accounts the app lets everyone in as admin (the engineer's own machine); never on a network."""
-    from harness.review_auth import has_accounts
+    from harness.review.auth import has_accounts
     from harness.store import Store
 
     if not path.exists() or not has_accounts(Store(path, create=False)):
@@ -73,7 +83,7 @@ def require_accounts(path: Path, host: str) -> None:
 
 def serve(command: list[str], env: dict[str, str]) -> int:
     """Run the server until it exits, Ctrl+C or SIGTERM; the server never outlives the command."""
-    process = subprocess.Popen(command, env=env, cwd=str(APP.parent))
+    process = subprocess.Popen(command, env=env, cwd=str(SERVER.parent.parent))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         return process.wait()

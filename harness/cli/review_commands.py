@@ -32,7 +32,7 @@ def create(
 ) -> None:
     """Create a review queue from a run's outputs."""
     from harness.review import QueueRequest, create_queue, parse_list
-    from harness.rubrics import load_rubric
+    from harness.review.rubrics import load_rubric
 
     request = QueueRequest(run, suite, load_rubric(rubric), mode, sample, strategy, overlap, blind,
                            parse_list(candidates), parse_list(reviewers), name, seed, created_by="cli")
@@ -51,7 +51,7 @@ def add_reviewer(
     db: str | None = DbOption,
 ) -> None:
     """Create an account and print its one-time password (only a salted hash is stored)."""
-    from harness.review_auth import add_account
+    from harness.review.auth import add_account
 
     password = add_account(Store(db), name, role)
     typer.echo(f"{role} '{name}' created. One-time password (shown once, give it to {name}):")
@@ -61,7 +61,7 @@ def add_reviewer(
 @review_app.command("reset-password")
 def reset_password(name: str, db: str | None = DbOption) -> None:
     """Give an account a new one-time password (also lifts a login lockout)."""
-    from harness.review_auth import reset_password as reset
+    from harness.review.auth import reset_password as reset
 
     typer.echo(reset(Store(db), name))
 
@@ -69,7 +69,7 @@ def reset_password(name: str, db: str | None = DbOption) -> None:
 @review_app.command("remove-reviewer")
 def remove_reviewer(name: str, db: str | None = DbOption) -> None:
     """Delete an account (their grades stay)."""
-    from harness.review_auth import remove_account
+    from harness.review.auth import remove_account
 
     remove_account(Store(db), name)
     typer.echo(f"removed {name}")
@@ -78,7 +78,7 @@ def remove_reviewer(name: str, db: str | None = DbOption) -> None:
 @review_app.command("reviewers")
 def list_reviewers(db: str | None = DbOption) -> None:
     """List the accounts."""
-    from harness.review_auth import accounts
+    from harness.review.auth import accounts
 
     found = accounts(Store(db, create=False))
     typer.echo("\n".join(f"{a.name}\t{a.role}" for a in found) if found else "no accounts (the app runs without login)")
@@ -98,7 +98,7 @@ def assign(queue: str, reviewers: str = typer.Option(..., "--reviewers", help="a
 @review_app.command()
 def queues(db: str | None = DbOption) -> None:
     """Progress of every queue and reviewer."""
-    from harness.review_analysis import progress_tables
+    from harness.review.analysis import progress_tables
 
     per_queue, per_reviewer = progress_tables(Store(db, create=False))
     if per_queue.empty:
@@ -111,8 +111,8 @@ def queues(db: str | None = DbOption) -> None:
 
 
 def _admin_queue(store: Store, queue_id: str):
+    from harness.records.review import Account
     from harness.review import get_queue
-    from harness.review_records import Account
 
     return get_queue(store, queue_id, Account("cli", "admin"))
 
@@ -121,7 +121,7 @@ def _admin_queue(store: Store, queue_id: str):
 def export(queue: str, out: Path | None = typer.Option(None, "--out", help="CSV file (default: stdout)."),
            db: str | None = DbOption) -> None:
     """Export a queue's grades as CSV (pairwise winners named)."""
-    from harness.review_analysis import export_csv
+    from harness.review.analysis import export_csv
 
     store = Store(db, create=False)
     text = export_csv(store, _admin_queue(store, queue))
@@ -137,7 +137,7 @@ def stats(queue: str, criterion: str = typer.Option("overall", help="Rubric ques
           resamples: int = typer.Option(1000, help="Bootstrap resamples."), seed: int = typer.Option(0),
           db: str | None = DbOption) -> None:
     """Human scores or win rates with intervals, agreement, and correlation with the metrics."""
-    from harness.review_analysis import analyse
+    from harness.review.analysis import analyse
 
     store = Store(db, create=False)
     result = analyse(store, _admin_queue(store, queue), criterion, resamples, seed)

@@ -11,7 +11,7 @@ from harness.cli import app
 from harness.errors import HarnessError
 from harness.store import Store
 
-DEMO = Path(__file__).resolve().parents[2] / "experiments" / "demo.yaml"
+DEMO = Path(__file__).resolve().parents[1] / "experiments" / "demo.yaml"
 DbOption = typer.Option(None, "--db", help="DuckDB file (default: $HARNESS_DB or ./harness.duckdb).")
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 import duckdb
 
 from harness.errors import HarnessError
-from harness.review_records import Grade, ReviewItem, SubmitOutcome
+from harness.records.review import Grade, ReviewItem, SubmitOutcome
 from harness.store.reviews import fetch_items, insert_grade
 
 _OPEN = """

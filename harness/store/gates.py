@@ -46,7 +46,7 @@ def resolve(store: Store, ref: str) -> str:
 
 
 def run_results(store: Store, ref: str) -> tuple[dict, pd.DataFrame]:
-    """(header, rows) of a run: the same shape `harness.results_file.read_results` gives for a file."""
+    """(header, rows) of a run: the same shape `harness.gate.results_file.read_results` gives for a file."""
     run_id = resolve(store, ref)
 
     def read(con: duckdb.DuckDBPyConnection) -> tuple[dict, pd.DataFrame]:

@@ -16,8 +16,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 import duckdb
 import pandas as pd
 
-from harness.review_records import Account, Candidate, Grade, Queue, ReviewItem
-from harness.rubrics import Rubric
+from harness.records.review import Account, Candidate, Grade, Queue, ReviewItem
+from harness.review.rubrics import Rubric
 from harness.store import Store
 
 P = ParamSpec("P")

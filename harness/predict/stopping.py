@@ -3,7 +3,7 @@
 A model often opens its answer with a newline or a space. With `stop: ["\\n"]` a plain stop-string
 check would end such a generation at its first token and keep nothing; here a stop sequence counts
 only once the generated text holds something other than whitespace before it. `cut_at_stop` in
-harness/predict.py cuts the text by the same rule.
+harness/predict/predictor.py cuts the text by the same rule.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import streamlit as st
 
 from harness import review
 from harness.errors import HarnessError
-from harness.review_records import Account, Queue, ReviewItem
+from harness.records.review import Account, Queue, ReviewItem
 from harness.store import Store
 from reports import ui
 from reports.review_views import comment_label, item_view, progress_text, questions, queue_label

@@ -1,6 +1,6 @@
 """Statistics of human grades: agreement, Bradley-Terry strengths, bootstrap intervals, correlations.
 
-Pure numpy on plain arrays; `harness.review_analysis` shapes the store's grades into these inputs.
+Pure numpy on plain arrays; `harness.review.analysis` shapes the store's grades into these inputs.
 Each agreement statistic follows the textbook definition and is checked against the reference
 implementations (scikit-learn `cohen_kappa_score`, statsmodels `fleiss_kappa`, the `krippendorff`
 package) to 1e-9 in the tests.

@@ -1,6 +1,6 @@
 """Admin page "Human review": human scores, win rates, Bradley-Terry, agreement, metric correlations.
 
-Layout only: harness.review_analysis computes every table.
+Layout only: harness.review.analysis computes every table.
 """
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 import streamlit as st
 
 from harness import review
-from harness.review_analysis import analyse, grades, metric_correlations
+from harness.review.analysis import analyse, grades, metric_correlations
 from harness.store import Store
 from reports import ui
-from reports.grading import admin_account
+from reports.pages.grade import admin_account
 
 RESAMPLES = 1000
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from harness.config import LoraConfig
-from harness.finetune_data import causal_rows, collate_causal, completion_loss, length_batches
-from harness.finetune_encoder import EncoderTask
+from harness.finetune.causal_data import causal_rows, collate_causal, completion_loss, length_batches
+from harness.finetune.encoder import EncoderTask
 from harness.models import LoadedModel, hash_files
 from harness.predict import Predictor
 from harness.records import TrainingResult

@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.review_auth import check_name
-from harness.review_records import (
+from harness.records.review import (
     MODES,
     STRATEGIES,
     Account,
@@ -33,8 +32,9 @@ from harness.review_records import (
     ReviewItem,
     SubmitOutcome,
 )
-from harness.review_sampling import disagreement_scores, metric_values, sample
-from harness.rubrics import Rubric
+from harness.review.auth import check_name
+from harness.review.rubrics import Rubric
+from harness.review.sampling import disagreement_scores, metric_values, sample
 from harness.store import Store, claims
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from harness.review_records import Account
+from harness.records.review import Account
 from harness.store import Store
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore

@@ -47,7 +47,7 @@ def build_prompt(suite: Suite, tokenizer: Any, example: Example) -> str:
 
 def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_size: int) -> list[Prediction]:
     if predictor.kind == "encoder":
-        from harness.predict_encoder import predict_encoder
+        from harness.predict.encoder import predict_encoder
 
         return predict_encoder(predictor, suite, examples, batch_size)
     prompts = [build_prompt(suite, predictor.tokenizer, ex) for ex in examples]
@@ -135,7 +135,7 @@ def choice_logprobs(model: Any, pairs: list[list[tuple[list[int], list[int]]]], 
     cost one short forward each instead of re-reading the context (the cost that dominates
     multiple-choice evaluation). Contexts are batched together with left padding.
     """
-    from harness.choice_scoring import score_with_shared_context
+    from harness.predict.choices import score_with_shared_context
 
     return score_with_shared_context(model, pairs, pad_id, device)
 
@@ -159,10 +159,10 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
              device: str) -> list[str]:
     """Greedy decoding of a batch (left padded), cut at the first stop sequence.
 
-    Rows leave the batch as they finish (`harness.greedy`); models whose generation config changes
+    Rows leave the batch as they finish (`harness.predict.greedy`); models whose generation config changes
     the logits decode through `transformers`' `generate` (`generate_plain`), which gives the same text.
     """
-    from harness.greedy import greedy_new_tokens, supports
+    from harness.predict.greedy import greedy_new_tokens, supports
 
     if not supports(model):
         return generate_plain(model, tokenizer, prompts, max_new_tokens, stop, device)
@@ -182,7 +182,7 @@ def generate_plain(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_t
     if stop:
         from transformers import StoppingCriteriaList
 
-        from harness.stopping import StopAfterText
+        from harness.predict.stopping import StopAfterText
 
         width = enc["input_ids"].shape[1]
         kwargs["stopping_criteria"] = StoppingCriteriaList([StopAfterText(tokenizer, stop, width)])

@@ -24,7 +24,7 @@ from harness.config import SuiteConfig, load_suite_config
 from harness.errors import HarnessError
 from harness.yamlfile import key_line
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "suites"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 SPLITS = ("train", "validation", "test")
 # Suites are shared and downloaded: their templates are data. The sandbox refuses Python internals
 # (attributes starting with "_", functions' globals) and never changes the values it is given.
@@ -188,7 +188,7 @@ def _one_line(exc: object) -> str:
 
 
 def find_suite(name_or_path: str, base: Path | None = None) -> Path:
-    """A suite reference is a built-in name (suites/NAME.yaml) or a path to a YAML file."""
+    """A suite reference is a built-in name (harness/suites/builtin/NAME.yaml) or a path to a YAML file."""
     candidates = [Path(name_or_path)]
     if base is not None:
         candidates.insert(0, base / name_or_path)
@@ -209,7 +209,7 @@ def builtin_names() -> list[str]:
 
 
 def load_suite(name_or_path: str, base: Path | None = None) -> Suite:
-    from harness.suite_data import load_rows
+    from harness.suites.data import load_rows
 
     path = find_suite(name_or_path, base)
     config = load_suite_config(path)

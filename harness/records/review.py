@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from harness.rubrics import Rubric
+if TYPE_CHECKING:  # records sit below review: only the annotation needs the rubric type
+    from harness.review.rubrics import Rubric
 
 ROLES = ("reviewer", "admin")
 MODES = ("single", "pairwise")

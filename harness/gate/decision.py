@@ -3,7 +3,7 @@
 Every score of every baseline metric entry that a rule governs becomes a `Check`. A check is
 *not comparable* when the candidate lacks the entry, the suite's dataset fingerprint differs,
 the metric's statistics differ, or the example ids differ; otherwise the rule's one-sided test
-(`harness.gate_stats`) asks whether the candidate is worse than the baseline by more than
+(`harness.gate.stats`) asks whether the candidate is worse than the baseline by more than
 `max_drop`, and the candidate's value is compared with the `floor`. Holm's correction runs over
 the tested blocking checks (and, separately, over the warn-only ones).
 
@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.gate_rules import EffectiveRule, GateRules, effective_rules, rules_hash
-from harness.gate_stats import compare, holm
+from harness.gate.results_file import EntryKey, MetricEntry, ResultSet
+from harness.gate.rules import EffectiveRule, GateRules, effective_rules, rules_hash
+from harness.gate.stats import compare, holm
 from harness.metrics import Metric, get_metric
-from harness.results_file import EntryKey, MetricEntry, ResultSet
 
 EXIT_CODES = {"pass": 0, "warn": 0, "fail": 1, "not_comparable": 2}
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from harness.errors import HarnessError
 from harness.yamlfile import FieldError, load_model
 
-BUILTIN_DIR = Path(__file__).resolve().parents[1] / "rubrics"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 KINDS = ("likert", "pass_fail", "pairwise")
 OVERALL = "overall"
 

@@ -6,15 +6,16 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from harness import review, review_auth
+from harness import review
 from harness.errors import HarnessError
-from harness.review_analysis import export_csv, progress_tables
-from harness.review_records import MODES, ROLES, STRATEGIES
-from harness.rubrics import builtin_rubrics, load_rubric
+from harness.records.review import MODES, ROLES, STRATEGIES
+from harness.review import auth as review_auth
+from harness.review.analysis import export_csv, progress_tables
+from harness.review.rubrics import builtin_rubrics, load_rubric
 from harness.store import Store
 from reports import ui
 from reports.access import EXPORT_PATH, served_with_login
-from reports.grading import admin_account
+from reports.pages.grade import admin_account
 from reports.review_views import queue_summary, run_choices
 
 
@@ -70,7 +71,8 @@ def _create_form(store: Store, admin: str) -> None:
     rubrics = list(builtin_rubrics())
     with st.form("rq_create"):
         mode = st.radio("Mode", MODES, horizontal=True)
-        rubric = st.selectbox("Rubric", rubrics, help="Built-in rubrics from rubrics/; the CLI also takes a path.")
+        rubric = st.selectbox("Rubric", rubrics,
+                              help="Built-in rubrics (harness/review/builtin/); the CLI also takes a path.")
         candidates = st.multiselect("Candidates (none: all)", choices[suite])
         left, mid, right = st.columns(3)
         sample = left.number_input("Examples to sample", 1, 10_000, 20)

@@ -10,7 +10,7 @@ import torch
 from harness.config import LoraConfig
 from harness.models import LoadedModel
 from harness.predict import Predictor
-from harness.predict_encoder import choice_texts
+from harness.predict.encoder import choice_texts
 from harness.suites import Suite
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import CandidateConfig, ExperimentConfig
 from harness.errors import HarnessError
-from harness.lmeval_records import (
+from harness.lmeval.records import (
     AdapterCheck,
     TaskRun,
     compare_logliks,

@@ -13,7 +13,7 @@ batch for decoding (masked positions, as in `generate`'s own left padding).
 It follows `generate`'s greedy decoding token for token: the same left-padded prefill with position
 ids from the attention mask, argmax of the float32 logits of the last position, end-of-sequence ids
 from the model's generation config, and stop sequences that count once some text precedes them
-(harness.stopping, the same criterion `generate_plain` passes to `generate`). Where the model's
+(harness.predict.stopping, the same criterion `generate_plain` passes to `generate`). Where the model's
 generation config would change the logits (repetition penalty, forced or suppressed tokens, ...),
 `supports` says no and the caller uses `generate`.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from harness.choice_scoring import _cache_argument, _cache_of, _last_logits_only, length_groups
+from harness.predict.choices import _cache_argument, _cache_of, _last_logits_only, length_groups
 
 # generation-config fields that add a logits processor to greedy decoding, with their neutral values
 _NEUTRAL: dict[str, tuple] = {
@@ -59,7 +59,7 @@ def _eos_ids(model: Any) -> torch.Tensor:
 def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
     """The tokens greedy decoding appends to each (left-padded) row, up to and including the one that ends it."""
-    from harness.stopping import rows_to_stop
+    from harness.predict.stopping import rows_to_stop
     eos = _eos_ids(model).to(input_ids.device)
     rows, logits, cache = _prefill(model, input_ids, attention_mask)  # rows: original row of each live row
     cache_arg = _cache_argument(model)

@@ -14,9 +14,10 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from harness.review_records import Queue
-from harness.review_sampling import metric_values
-from harness.review_stats import (
+from harness.records.review import Queue
+from harness.review.rubrics import OVERALL, numeric
+from harness.review.sampling import metric_values
+from harness.review.stats import (
     bootstrap,
     bradley_terry,
     category_counts,
@@ -25,7 +26,6 @@ from harness.review_stats import (
     fleiss_kappa,
     krippendorff_alpha,
 )
-from harness.rubrics import OVERALL, numeric
 from harness.store import Store
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore

@@ -28,7 +28,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from harness.errors import HarnessError
-from harness.review_records import ROLES, Account
+from harness.records.review import ROLES, Account
 from harness.store import Store
 from harness.store import reviews as sql
 from harness.store.reviews import ReviewStore

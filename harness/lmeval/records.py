@@ -1,6 +1,6 @@
 """lm-eval's per-sample records as the harness's records (predictions, stats, scores), and adapter evidence.
 
-Pure functions over lm-eval's `samples` output (see harness/lmeval.py, which runs the tasks).
+Pure functions over lm-eval's `samples` output (see harness/lmeval/bridge.py, which runs the tasks).
 """
 
 from __future__ import annotations
