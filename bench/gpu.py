@@ -123,14 +123,14 @@ def lora_model(model: Any) -> Any:
 def train_throughput(model: Any, p: Plan) -> dict:
     """Tokens per second of the harness's LoRA loop (after warm-up steps) and the FLOPs it implies."""
     from harness.config import LoraConfig
-    from harness.finetune import _loop
+    from harness.finetune.lora import training_loop
 
     wrapped = lora_model(model)
     task = SyntheticTask(model.config.vocab_size, p.device, p.batch * (p.steps + p.warmup_steps), p.lengths)
     lora = LoraConfig(batch_size=p.batch, learning_rate=1e-4, max_length=p.lengths[1], eval_every=10**6)
-    _loop(wrapped, task, task.rows[: p.batch * p.warmup_steps], [], lora, p.warmup_steps, 0, None)
+    training_loop(wrapped, task, task.rows[: p.batch * p.warmup_steps], [], lora, p.warmup_steps, 0, None)
     _sync(p.device)
-    _, stats = _loop(wrapped, task, task.rows[p.batch * p.warmup_steps:], [], lora, p.steps, 0, None)
+    _, stats = training_loop(wrapped, task, task.rows[p.batch * p.warmup_steps:], [], lora, p.steps, 0, None)
     _sync(p.device)
     per_s = stats["tokens"] / stats["train_s"]
     mean_len = sum(task.length(r) for r in task.rows) / len(task.rows)
@@ -180,7 +180,7 @@ def loss_check(device: str) -> dict:
 
 def _trained_loss(model: Any, vocab: int, device: str) -> float:
     from harness.config import LoraConfig
-    from harness.finetune import _loop, seed_everything
+    from harness.finetune.lora import seed_everything, training_loop
 
     seed_everything(0)
     wrapped = lora_model(model)
@@ -188,7 +188,7 @@ def _trained_loss(model: Any, vocab: int, device: str) -> float:
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     task = SyntheticTask(vocab, device, 8, (16, 32), seed=1)
-    log, _ = _loop(wrapped, task, task.rows, [], LoraConfig(batch_size=4, learning_rate=1e-2, eval_every=10**6),
+    log, _ = training_loop(wrapped, task, task.rows, [], LoraConfig(batch_size=4, learning_rate=1e-2, eval_every=10**6),
                    3, 0, None)
     return log[-1]["loss"]
 

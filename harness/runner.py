@@ -1,4 +1,5 @@
-"""Running a plan: work items (candidate x variant x suite) in order, resumable, written as they finish."""
+"""Running a plan: each candidate loaded once, its native suites then its lm-eval tasks, resumable, written as
+items finish (an item: candidate x variant x suite, the suite `lmeval:<task>` for an lm-eval task)."""
 
 from __future__ import annotations
 
@@ -6,71 +7,94 @@ import gc
 import secrets
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from harness import models
-from harness.config import CandidateConfig, ExperimentConfig, load_experiment
+from harness.config import CandidateConfig, ExecutorConfig, ExperimentConfig, load_experiment
 from harness.errors import HarnessError
 from harness.evaluation import dataset_row, evaluate_item
+from harness.executors import AdapterFiles, Evaluated, Trained, require_ray
+from harness.executors.local import WorkContext, not_applicable_reason
 from harness.finetune import load_adapter, train_lora
+from harness.kinds import Variant
+from harness.lmeval.bridge import LmevalTasks, adapter_check, evaluate_variant, prepare_tasks
+from harness.lmeval.records import AdapterCheck, TaskRun, suite_name
 from harness.models import LoadedModel
 from harness.predict import Predictor
+from harness.progress import Reporter, SilentReporter
 from harness.provenance import git_state, versions_json
 from harness.records import CandidateInfo, ItemResult, RunRecord
 from harness.store import Store
 from harness.suites import Suite, load_suite
 
-
-class Reporter(Protocol):
-    def item_started(self, label: str, total: int | None) -> None: ...
-    def item_progress(self, done: int, total: int, note: str = "") -> None: ...
-    def item_finished(self, label: str, status: str, note: str = "") -> None: ...
-
-
-class SilentReporter:
-    def item_started(self, label: str, total: int | None) -> None:
-        pass
-
-    def item_progress(self, done: int, total: int, note: str = "") -> None:
-        pass
-
-    def item_finished(self, label: str, status: str, note: str = "") -> None:
-        pass
+NOT_CAUSAL = "lm-eval tasks run on causal LMs only (through lm-eval's HFLM); this candidate is an encoder"
+NO_ADAPTER_FROM = ("lmeval.adapter_from is not set: lm-eval tasks have no train split, so name the native suite "
+                   "whose LoRA adapter the lora variant should use")
 
 
 @dataclass(frozen=True)
 class WorkItem:
     candidate: str
-    variant: str
+    variant: Variant
     suite: str
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An experiment checked before anything is written: its config, suites and lm-eval tasks (None: none)."""
+
+    cfg: ExperimentConfig
+    suites: list[Suite]
+    lmeval: LmevalTasks | None = None
+
+
+@dataclass
+class _Run:
+    """What every step of one run needs."""
+
+    prepared: Prepared
+    store: Store
+    run_id: str
+    reporter: Reporter
+    artifacts: Path
+    done: set[tuple[str, str, str]] = field(default_factory=set)
+    native_local: bool = True  # False under ray: native items ran as tasks, only lm-eval tasks run here
+
+    @property
+    def cfg(self) -> ExperimentConfig:
+        return self.prepared.cfg
+
+    def key(self, candidate: str, variant: str, suite: str) -> dict:
+        return {"run_id": self.run_id, "candidate": candidate, "variant": variant, "suite": suite}
+
+    def native_pending(self, candidate: str) -> list[WorkItem]:
+        return [i for i in plan(self.cfg, self.prepared.suites) if i.candidate == candidate
+                and (i.candidate, i.variant, i.suite) not in self.done]
+
+    def lmeval_pending(self, candidate: str) -> dict[str, list[str]]:
+        """variant -> its leaf lm-eval tasks not done yet, for the variants with any."""
+        leaves = self.prepared.lmeval.leaves if self.prepared.lmeval else []
+        pending = {v: [t for t in leaves if (candidate, v, suite_name(t)) not in self.done] for v in self.cfg.variants}
+        return {v: tasks for v, tasks in pending.items() if tasks}
+
+
 def plan(cfg: ExperimentConfig, suites: list[Suite]) -> list[WorkItem]:
-    """Candidate-major order, so each model is loaded once; base before LoRA for each suite."""
+    """The native items, candidate-major (each model is loaded once); base before LoRA for each suite."""
     return [WorkItem(c.name, v, s.name) for c in cfg.candidates for s in suites for v in cfg.variants]
 
 
-def not_applicable_reason(kind: str, suite: Suite) -> str | None:
-    if kind == "encoder" and suite.kind == "generation":
-        return "an encoder model cannot generate text; generation suites need a causal LM"
-    return None
-
-
-def prepare(path: Path) -> tuple[ExperimentConfig, list[Suite]]:
-    """Validate the experiment, its suites (templates rendered in the sandbox) and its models (reference,
-    config, kind, device, weight files) before anything is written or any model runs."""
+def prepare(path: Path) -> Prepared:
+    """Validate the experiment, its suites (templates rendered in the sandbox), its lm-eval tasks and its models
+    (reference, config, kind, device, weight files) before anything is written or any model runs."""
     cfg = load_experiment(path)
     suites = [load_suite(name, base=path.parent) for name in cfg.suites]
     for candidate in cfg.candidates:
         models.check(candidate.model, candidate.kind, cfg.device, cfg.trust_remote_code)
-    if cfg.lmeval.tasks:
-        from harness.lmeval import check_lmeval
-
-        check_lmeval(cfg, path, [s.name for s in suites])
-    return cfg, suites
+    lmeval = prepare_tasks(cfg, path, [s.name for s in suites]) if cfg.lmeval.tasks else None
+    return Prepared(cfg, suites, lmeval)
 
 
 def start_or_resume(store: Store, cfg: ExperimentConfig, path: Path, resume: str | None, fresh: bool) -> str:
@@ -93,38 +117,28 @@ def start_or_resume(store: Store, cfg: ExperimentConfig, path: Path, resume: str
 
 def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = None, resume: str | None = None,
                    fresh: bool = False, artifacts: Path | None = None,
-                   prepared: tuple[ExperimentConfig, list[Suite]] | None = None) -> tuple[str, str]:
+                   prepared: Prepared | None = None, executor: ExecutorConfig | None = None) -> tuple[str, str]:
     """Run (or continue) an experiment; returns (run id, final status). `prepared`: what `prepare(path)`
-    returned, when the caller checked the inputs already."""
+    returned, when the caller checked the inputs already; `executor`: overrides the experiment's."""
     path = Path(path)
-    reporter = reporter or SilentReporter()
-    cfg, suites = prepared or prepare(path)
-    run_id = start_or_resume(store, cfg, path, resume, fresh)
-    artifacts = artifacts or store.path.resolve().parent / "artifacts"
+    prepared = prepared or prepare(path)
+    executor = executor or prepared.cfg.executor
+    if executor.kind == "ray":
+        require_ray()
+    run_id = start_or_resume(store, prepared.cfg, path, resume, fresh)
+    run = _Run(prepared, store, run_id, reporter or SilentReporter(),
+               artifacts or store.path.resolve().parent / "artifacts")
     try:
-        failed = _run_items(cfg, path, suites, store, run_id, reporter, artifacts)
+        run.done = store.done_items(run_id)
+        failed = _run_on_ray(run, executor) if executor.kind == "ray" else False
+        for candidate in prepared.cfg.candidates:
+            failed |= _run_candidate(run, candidate)
     except BaseException:  # an error or Ctrl+C: the run is never left `running` (resume continues it)
         _mark_failed(store, run_id)
         raise
     status = "failed" if failed else "finished"
     store.set_run_status(run_id, status)
     return run_id, status
-
-
-def _run_items(cfg: ExperimentConfig, path: Path, suites: list[Suite], store: Store, run_id: str,
-               reporter: Reporter, artifacts: Path) -> bool:
-    done = store.done_items(run_id)
-    failed = False
-    for candidate in cfg.candidates:
-        pending = [i for i in plan(cfg, suites) if i.candidate == candidate.name
-                   and (i.candidate, i.variant, i.suite) not in done]
-        if pending:
-            failed |= _run_candidate(cfg, candidate, suites, pending, store, run_id, reporter, artifacts)
-    if cfg.lmeval.tasks:
-        from harness.lmeval import run_lmeval_tasks
-
-        failed |= bool(run_lmeval_tasks(cfg, path, store, run_id, reporter, artifacts))
-    return failed
 
 
 def _mark_failed(store: Store, run_id: str) -> None:
@@ -134,64 +148,217 @@ def _mark_failed(store: Store, run_id: str) -> None:
         pass
 
 
-def _run_candidate(cfg: ExperimentConfig, candidate: CandidateConfig, suites: list[Suite], pending: list[WorkItem],
-                   store: Store, run_id: str, reporter: Reporter, artifacts: Path) -> bool:
-    reporter.item_started(f"load {candidate.name} ({candidate.model})", None)
-    try:
-        base = models.load(candidate.model, candidate.kind, cfg.device, cfg.dtype, cfg.trust_remote_code)
-    except HarnessError as exc:  # checked before the run, yet it did not load: say why on each of its items
-        for item in pending:
-            store.write_item(ItemResult(run_id, item.candidate, item.variant, item.suite, status="failed",
-                                        reason=f"the model did not load: {exc}"))
-        reporter.item_finished(f"load {candidate.name}", "failed", str(exc))
+def _run_candidate(run: _Run, candidate: CandidateConfig) -> bool:
+    """Load the candidate once; run its pending native items, then its pending lm-eval tasks, on it."""
+    native = run.native_pending(candidate.name) if run.native_local else []
+    lmeval = run.lmeval_pending(candidate.name)
+    if not native and not lmeval:
+        return False
+    base = _load(run, candidate, native, lmeval)
+    if base is None:
         return True
-    total = sum(p.numel() for p in base.model.parameters())
-    store.write_candidate(CandidateInfo(run_id, candidate.name, candidate.model, base.kind, base.fingerprint, total))
-    reporter.item_finished(f"load {candidate.name}", "done", f"{base.kind}, {total / 1e6:.1f}M parameters")
-    failed = False
-    by_name = {s.name: s for s in suites}
-    for item in pending:
-        suite = by_name[item.suite]
-        key = {"run_id": run_id, "candidate": item.candidate, "variant": item.variant, "suite": item.suite}
-        label = f"{item.candidate} / {item.variant} / {item.suite}"
-        reason = not_applicable_reason(base.kind, suite)
-        if reason:
-            store.write_item(ItemResult(**key, status="not_applicable", reason=reason,
-                                        dataset_fingerprint=suite.fingerprint), dataset_row(suite))
-            reporter.item_finished(label, "not applicable", reason)
-            continue
-        predictor = _predictor_for(cfg, candidate, base, suite, item.variant, store, run_id, reporter, artifacts)
-        reporter.item_started(f"evaluate {label}", None)
-        result = evaluate_item(predictor, suite, cfg.evaluation, cfg.seed, key)
-        store.write_item(result, dataset_row(suite))
-        failed |= result.status == "failed"
-        reporter.item_finished(label, result.status, _headline(result))
-        del predictor
-        gc.collect()
+    failed = _run_native(run, candidate, base, native)
+    if lmeval:
+        failed |= _run_lmeval(run, candidate.name, base, lmeval)
     del base
     gc.collect()
     return failed
 
 
-def _predictor_for(cfg: ExperimentConfig, candidate: CandidateConfig, base: LoadedModel, suite: Suite, variant: str,
-                   store: Store, run_id: str, reporter: Reporter, artifacts: Path) -> Predictor:
+def _load(run: _Run, candidate: CandidateConfig, native: list[WorkItem],
+          lmeval: dict[str, list[str]]) -> LoadedModel | None:
+    """The candidate's base model, its row written; None (its pending items failed, with the reason) if it
+    passed the checks before the run yet did not load."""
+    cfg = run.cfg
+    run.reporter.item_started(f"load {candidate.name} ({candidate.model})", None)
+    try:
+        base = models.load(candidate.model, candidate.kind, cfg.device, cfg.dtype, cfg.trust_remote_code)
+    except HarnessError as exc:
+        keys = [run.key(i.candidate, i.variant, i.suite) for i in native]
+        keys += [run.key(candidate.name, v, suite_name(t)) for v, tasks in lmeval.items() for t in tasks]
+        for key in keys:
+            run.store.write_item(ItemResult(**key, status="failed", reason=f"the model did not load: {exc}"))
+        run.reporter.item_finished(f"load {candidate.name}", "failed", str(exc))
+        return None
+    total = sum(p.numel() for p in base.model.parameters())
+    run.store.write_candidate(CandidateInfo(run.run_id, candidate.name, candidate.model, base.kind,
+                                            base.fingerprint, total))
+    run.reporter.item_finished(f"load {candidate.name}", "done", f"{base.kind}, {total / 1e6:.1f}M parameters")
+    return base
+
+
+# ---------------------------------------------------------------------------------------------------
+# native suites
+
+
+def _run_native(run: _Run, candidate: CandidateConfig, base: LoadedModel, pending: list[WorkItem]) -> bool:
+    failed = False
+    by_name = {s.name: s for s in run.prepared.suites}
+    for item in pending:
+        suite = by_name[item.suite]
+        key = run.key(item.candidate, item.variant, item.suite)
+        label = f"{item.candidate} / {item.variant} / {item.suite}"
+        reason = not_applicable_reason(base.kind, suite)
+        if reason:
+            run.store.write_item(ItemResult(**key, status="not_applicable", reason=reason,
+                                            dataset_fingerprint=suite.fingerprint), dataset_row(suite))
+            run.reporter.item_finished(label, "not applicable", reason)
+            continue
+        predictor = _predictor_for(run, candidate, base, suite, item.variant)
+        run.reporter.item_started(f"evaluate {label}", None)
+        result = evaluate_item(predictor, suite, run.cfg.evaluation, run.cfg.seed, key)
+        run.store.write_item(result, dataset_row(suite))
+        failed |= result.status == "failed"
+        run.reporter.item_finished(label, result.status, _headline(result))
+        del predictor
+        gc.collect()
+    return failed
+
+
+def _predictor_for(run: _Run, candidate: CandidateConfig, base: LoadedModel, suite: Suite,
+                   variant: str) -> Predictor:
     if variant == "base":
         return Predictor(base.model, base.tokenizer, base.kind, base.device)
-    saved = store.adapter(run_id, candidate.name, suite.name)
-    if saved and Path(saved["adapter_path"]).is_dir():
-        reused = load_adapter(base, suite, Path(saved["adapter_path"]), saved["adapter_hash"])
-        if reused is not None:
-            return reused
-    lora = cfg.lora_for(candidate)
-    reporter.item_started(f"train LoRA {candidate.name} / {suite.name}", None)
-    out_dir = artifacts / run_id / candidate.name / suite.name
-    predictor, result = train_lora(base, suite, lora, cfg.seed, out_dir, run_id, candidate.name,
-                                   lambda s, n, loss: reporter.item_progress(s, n, f"loss {loss:.3f}"))
-    store.write_training(result)
-    reporter.item_finished(f"train LoRA {candidate.name} / {suite.name}", "done",
+    reused = _saved_adapter(run, base, candidate.name, suite.name, suite)
+    if reused is not None:
+        return reused[1]
+    reporter, label = run.reporter, f"train LoRA {candidate.name} / {suite.name}"
+    reporter.item_started(label, None)
+    out_dir = run.artifacts / run.run_id / candidate.name / suite.name
+    predictor, result = train_lora(base, suite, run.cfg.lora_for(candidate), run.cfg.seed, out_dir, run.run_id,
+                                   candidate.name, lambda s, n, loss: reporter.item_progress(s, n, f"loss {loss:.3f}"))
+    run.store.write_training(result)
+    reporter.item_finished(label, "done",
                            f"{result.steps} steps, {result.tokens_per_s:.0f} tok/s, val loss {result.final_val_loss}")
     return predictor
 
 
-def _headline(result: ItemResult) -> str:
-    return ", ".join(f"{s.score} {s.value:.3f}" for s in result.scores[:3])
+def _saved_adapter(run: _Run, base: LoadedModel, candidate: str, trained_on: str,
+                   suite: Suite | None) -> tuple[dict, Predictor] | None:
+    """The adapter this run trained for (candidate, suite), loaded on the base with its store row; None if there
+    is none or its files changed. A causal adapter needs no suite (only an encoder's task head does)."""
+    saved = run.store.adapter(run.run_id, candidate, trained_on)
+    if not saved or not Path(saved["adapter_path"]).is_dir():
+        return None
+    predictor = load_adapter(base, suite, Path(saved["adapter_path"]), saved["adapter_hash"])  # type: ignore[arg-type]
+    return None if predictor is None else (saved, predictor)
+
+
+def _headline(result: ItemResult, n: int = 3) -> str:
+    return ", ".join(f"{s.score} {s.value:.3f}" for s in result.scores[:n])
+
+
+# ---------------------------------------------------------------------------------------------------
+# native suites on a Ray cluster: the tasks return results, this process writes them
+
+
+def _run_on_ray(run: _Run, executor: ExecutorConfig) -> bool:
+    """The pending native items as Ray tasks, each result written as it arrives; True if an item failed."""
+    from harness.executors.ray import Sink, Task, run_graph
+
+    pending = [i for i in plan(run.cfg, run.prepared.suites) if (i.candidate, i.variant, i.suite) not in run.done]
+    base = [Task("evaluate", i.candidate, i.suite, i.variant) for i in pending if i.variant == "base"]
+    lora = [Task("evaluate", i.candidate, i.suite, i.variant) for i in pending if i.variant == "lora"]
+    ready: dict[tuple[str, str], Trained] = {}  # adapters this run trained already, files intact
+    for task in lora:
+        saved = run.store.adapter(run.run_id, task.candidate, task.suite)
+        if saved and Path(saved["adapter_path"]).is_dir():
+            files = AdapterFiles.read(Path(saved["adapter_path"]))
+            if files.hash == saved["adapter_hash"]:
+                ready[(task.candidate, task.suite)] = Trained(task.candidate, task.suite, adapter=files)
+    by_name = {s.name: s for s in run.prepared.suites}
+    failed: list[bool] = []
+    written: set[str] = set()
+
+    def evaluated(result: Evaluated) -> None:
+        if result.info is not None and result.info.candidate not in written:
+            run.store.write_candidate(result.info)
+            written.add(result.info.candidate)
+        run.store.write_item(result.item, dataset_row(by_name[result.item.suite]))
+        failed.append(result.item.status == "failed")
+
+    def lost(task: Task, reason: str) -> None:
+        if task.kind == "evaluate":
+            run.store.write_item(ItemResult(**run.key(task.candidate, task.variant or "base", task.suite),
+                                            status="failed", reason=reason))
+            failed.append(True)
+
+    ctx = WorkContext(run.cfg, by_name, run.run_id)
+    run.native_local = False
+    run_graph(ctx, executor, base, lora, ready, Sink(lambda t: _land_adapter(run, t), evaluated, lost), run.reporter)
+    return any(failed)
+
+
+def _land_adapter(run: _Run, trained: Trained) -> None:
+    """A trained adapter's files written under the run's artifacts folder, then its row."""
+    if trained.training is None or trained.adapter is None:
+        return
+    folder = trained.adapter.write(run.artifacts / run.run_id / trained.candidate / trained.suite / "adapter")
+    run.store.write_training(replace(trained.training, adapter_path=str(folder)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# lm-eval tasks, on the same loaded model
+
+
+def _run_lmeval(run: _Run, candidate: str, base: LoadedModel, pending: dict[str, list[str]]) -> bool:
+    """The candidate's pending lm-eval tasks, base then LoRA; True if an item failed."""
+    if base.kind != "causal":
+        for variant, tasks in pending.items():
+            _write_lmeval_status(run, candidate, variant, tasks, "not_applicable", NOT_CAUSAL)
+        return False
+    failed, base_runs = False, None
+    for variant, tasks in pending.items():
+        if variant == "base":
+            base_runs = _lmeval_variant(run, candidate, "base", base.model, base.tokenizer, tasks)
+            failed |= base_runs is None
+        else:
+            failed |= _lmeval_lora(run, candidate, base, tasks, base_runs)
+    return failed
+
+
+def _lmeval_lora(run: _Run, candidate: str, base: LoadedModel, tasks: list[str],
+                 base_runs: dict[str, TaskRun] | None) -> bool:
+    """The lora variant: the base with the adapter trained for `lmeval.adapter_from`, checked active first."""
+    suite = run.cfg.lmeval.adapter_from
+    if suite is None:
+        _write_lmeval_status(run, candidate, "lora", tasks, "not_applicable", NO_ADAPTER_FROM)
+        return False
+    reused = _saved_adapter(run, base, candidate, suite, None)
+    if reused is None:
+        _write_lmeval_status(run, candidate, "lora", tasks, "failed", f"no usable LoRA adapter for suite '{suite}' "
+                             "in this run (its training failed, the lora variant did not run, or its files changed)")
+        return True
+    saved, predictor = reused
+    check = adapter_check(predictor.model, base.tokenizer, base.device, suite, saved)
+    if not check.active:
+        _write_lmeval_status(run, candidate, "lora", tasks, "failed", f"the adapter from suite '{suite}' does not "
+                             "change the model's outputs (probe logits equal the base's); it is not active")
+        return True
+    return _lmeval_variant(run, candidate, "lora", predictor.model, base.tokenizer, tasks, check, base_runs) is None
+
+
+def _lmeval_variant(run: _Run, candidate: str, variant: str, model: Any, tokenizer: Any, tasks: list[str],
+                    check: AdapterCheck | None = None,
+                    base_runs: dict[str, TaskRun] | None = None) -> dict[str, TaskRun] | None:
+    """Every leaf task on one model; the pending ones written. lm-eval's runs, or None if lm-eval failed."""
+    lmeval = run.prepared.lmeval
+    assert lmeval is not None  # only called when the experiment lists lm-eval tasks
+    run.reporter.item_started(f"evaluate {candidate} / {variant} / lm-eval {', '.join(lmeval.leaves)}", None)
+    keys = {task: run.key(candidate, variant, suite_name(task)) for task in tasks}
+    record = run.artifacts / run.run_id / candidate / "lmeval" / f"{variant}.json"
+    outcome = evaluate_variant(lmeval, run.cfg, model, tokenizer, keys, record, check, base_runs)
+    for item, row in outcome.items:
+        run.store.write_item(item, row)
+        run.reporter.item_finished(f"{candidate} / {variant} / {item.suite}", item.status,
+                                   _headline(item, 2) if item.scores else item.reason or "")
+    return outcome.runs
+
+
+def _write_lmeval_status(run: _Run, candidate: str, variant: str, tasks: list[str], status: str,
+                         reason: str) -> None:
+    for task in tasks:
+        run.store.write_item(ItemResult(**run.key(candidate, variant, suite_name(task)), status=status,
+                                        reason=reason))
+        run.reporter.item_finished(f"{candidate} / {variant} / {suite_name(task)}", status.replace("_", " "),
+                                   reason)

@@ -26,9 +26,7 @@ from harness.records.review import Account
 from harness.review import auth as review_auth
 from harness.review.analysis import export_csv
 from harness.review.sessions import COOKIE, SESSION_TTL, create_session, end_session, server_secret, session_account
-from harness.store import Store
-from harness.store import reviews as sql
-from harness.store.reviews import ReviewStore
+from harness.store import Store, reviews
 from reports.access import EXPORT_PATH, LOGIN_PATH, LOGOUT_PATH, auth_mode, login_url, safe_next
 from reports.login_page import change_page, login_page, message_page
 
@@ -164,7 +162,7 @@ def _change_serializer() -> URLSafeTimedSerializer:
 
 def _hash_tag(name: str) -> str | None:
     """A short digest of the account's current password hash: a change token is good for one change."""
-    found = ReviewStore(store()).run(sql.credentials, name)
+    found = reviews.credentials(store(), name)
     return hashlib.sha256(found[2]).hexdigest()[:16] if found else None
 
 

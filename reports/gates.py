@@ -1,27 +1,18 @@
-"""Gate history: the CI verdicts, when the gate module (harness.store.gates) is installed."""
+"""Gate history: the CI verdicts stored by `harness gate`."""
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pandas as pd
 
 from harness.store import Store
+from harness.store.gates import gate_history
 
 
-def gate_history_frame(store: Store) -> pd.DataFrame | None:
-    """The gate history as a frame, or None when no gate module provides `gate_history(store)`."""
-    try:
-        module = importlib.import_module("harness.store.gates")
-    except ModuleNotFoundError as exc:
-        if exc.name != "harness.store.gates":
-            raise
-        return None
-    history = getattr(module, "gate_history", None)
-    if history is None:
-        return None
-    frame = history(store)
+def gate_history_frame(store: Store) -> pd.DataFrame:
+    """The gate history as a frame (one row per decision, newest first)."""
+    frame = gate_history(store)
     return frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
 
 

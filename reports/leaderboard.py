@@ -9,7 +9,7 @@ import pandas as pd
 
 from harness.store import Store
 from harness.store import report_queries as q
-from harness.tables import higher_is_better
+from harness.tables import rows_higher_is_better
 from reports.colours import colour_scale
 from reports.paired import N_RESAMPLES, REFERENCE, SharedResamples, compare, marker, result_columns, stats_lookup
 from reports.scores import PRIMARY, ROW, parse_system, pick_scores
@@ -50,7 +50,7 @@ def mark_best(long: pd.DataFrame) -> pd.Series:
         values = group["value"].dropna()
         if len(values) < 2:
             continue
-        top = values.max() if higher_is_better(group["score"].iloc[0]) else values.min()
+        top = values.max() if rows_higher_is_better(group) else values.min()
         best[values.index[values == top]] = True
     return best
 
@@ -76,7 +76,8 @@ def add_significance(store: Store, long: pd.DataFrame, chosen: pd.DataFrame, ite
         same_data = data.get(a) is not None and data.get(a) == data.get(b)
         results = compare(lookup, r.metric, r.options_json, a, b, resamples) if same_data else None
         result = results.get(r.score) if results else None
-        rows.append({"marker": marker(r.score, result), **result_columns(result)})
+        rows.append({"marker": marker(r.score, result, metric=r.metric, options_json=r.options_json),
+                     **result_columns(result)})
     return pd.concat([long.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 

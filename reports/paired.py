@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from harness.metrics import Metric
-from harness.metrics.stats import PairedResult, paired_test, resample_indices
+from harness.metrics.stats import PairedResult, paired_from_sums, paired_test, resample_counts
 from reports.scores import better, metric_for
 
 KEY = ["run_id", "candidate", "variant", "suite", "metric", "options_json"]
@@ -58,8 +58,9 @@ class SharedResamples:
     For a given seed, paired_test resamples n examples with the rows of `resample_indices(n, B, seed)`
     (drawn in one block while B x n <= 4M cells), whatever the pair. A leaderboard tests dozens of pairs on
     the same examples, so the (B, n) count matrix is built once and each pair costs two matrix products.
-    The results equal paired_test's (tests/test_report_functions.py checks it); larger problems fall back
-    to paired_test itself.
+    The counts and the results come from `harness.metrics.stats` (`resample_counts`, `paired_from_sums`,
+    as paired_test's do), so they equal paired_test's (tests/test_report_functions.py checks it); larger
+    problems fall back to paired_test itself.
     """
 
     def __init__(self, n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE):
@@ -69,10 +70,7 @@ class SharedResamples:
 
     def counts(self, n: int) -> np.ndarray:
         if n not in self._counts:
-            rows = resample_indices(n, self.n_resamples, self.seed)
-            flat = (rows + n * np.arange(self.n_resamples)[:, None]).ravel()
-            counts = np.bincount(flat, minlength=self.n_resamples * n).reshape(self.n_resamples, n)
-            self._counts[n] = counts.astype(np.float64)
+            self._counts[n] = resample_counts(n, self.n_resamples, self.seed)
         return self._counts[n]
 
     def _shared(self, n: int) -> bool:
@@ -101,21 +99,7 @@ class SharedResamples:
         if a.shape != b.shape or not self._shared(n):
             return paired_test(metric, a, b, n_resamples=self.n_resamples, confidence=self.confidence,
                                seed=self.seed)
-        boot_a = metric.scores_from_sums(self.resampled_sums(a))
-        boot_b = metric.scores_from_sums(self.resampled_sums(b))
-        value_a, value_b = metric.corpus(a), metric.corpus(b)
-        identical = np.array_equal(a, b)
-        alpha = 1.0 - self.confidence
-        out = {}
-        for score in value_a:
-            observed = value_b[score] - value_a[score]
-            diffs = boot_b[score] - boot_a[score]
-            low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-            spread = np.abs(diffs)
-            p_value = (np.sum(spread - spread.mean() > abs(observed)) + 1) / (spread.size + 1)
-            out[score] = PairedResult(score, value_a[score], value_b[score], observed, float(low), float(high),
-                                      1.0 if identical else float(p_value), "bootstrap", n)
-        return out
+        return paired_from_sums(metric, a, b, self.resampled_sums(a), self.resampled_sums(b), self.confidence)
 
 
 def compare(lookup: StatsLookup, metric: str, options_json: str, a: tuple, b: tuple,
@@ -139,11 +123,13 @@ def significant(result: PairedResult | None, alpha: float = ALPHA) -> bool:
     return bool(result.low > 0 or result.high < 0)
 
 
-def marker(score: str, result: PairedResult | None, alpha: float = ALPHA) -> str:
-    """▲ when b is significantly better than a, ▼ when significantly worse, '' otherwise."""
+def marker(score: str, result: PairedResult | None, alpha: float = ALPHA, metric: str | None = None,
+           options_json: str | None = None) -> str:
+    """▲ when b is significantly better than a, ▼ when significantly worse, '' otherwise (the direction is the
+    metric's, when named; else the score name's)."""
     if not significant(result, alpha) or result.difference == 0:
         return ""
-    return BETTER if better(score, result.difference) else WORSE
+    return BETTER if better(score, result.difference, metric, options_json) else WORSE
 
 
 def result_columns(result: PairedResult | None) -> dict:

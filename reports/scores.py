@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from harness.errors import HarnessError
 from harness.metrics import Metric, get_metric
 from harness.store import Store
 from harness.store import report_queries as q
@@ -42,9 +43,19 @@ def pick_scores(scores: pd.DataFrame, choice: str) -> pd.DataFrame:
     return scores.merge(keys, on=list(keys.columns)).drop(columns="position").reset_index(drop=True)
 
 
-def better(score: str, difference: float) -> bool:
-    """Whether a positive difference (b - a) means b is better for this score."""
-    return difference > 0 if higher_is_better(score) else difference < 0
+def better(score: str, difference: float, metric: str | None = None, options_json: str | None = None) -> bool:
+    """Whether a positive difference (b - a) means b is better for this score (of this metric, when given)."""
+    return difference > 0 if _higher_is_better(score, metric, options_json) else difference < 0
+
+
+def _higher_is_better(score: str, metric: str | None, options_json: str | None) -> bool:
+    """The metric's direction through the cached `metric_for` (the paired test built it already)."""
+    if metric:
+        try:
+            return metric_for(metric, options_json).higher_is_better(score)
+        except (HarnessError, ValueError):
+            pass
+    return higher_is_better(score, metric, options_json)
 
 
 @lru_cache(maxsize=64)

@@ -7,12 +7,11 @@ import os
 import re
 from collections.abc import Callable, Sequence
 
-import duckdb
 import pandas as pd
 import streamlit as st
 
 from harness.errors import HarnessError
-from harness.store import Store
+from harness.store import Store, is_busy
 from harness.store import report_queries as q
 from reports.colours import candidate_colours
 from reports.export import csv_bytes, parquet_bytes
@@ -31,15 +30,15 @@ def get_store() -> Store:
 
 
 def is_lock_error(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "lock" in text or "conflict" in text or "being used by another process" in text
+    """Whether a store error means a run holds the store right now (harness.store.connection.is_busy)."""
+    return is_busy(exc)
 
 
 def render_page(body: Callable[[Store], None]) -> None:
     """Run a page body; a store held by a writing run becomes a friendly retry message, never a traceback."""
     try:
         body(get_store())
-    except (HarnessError, duckdb.Error) as exc:
+    except Exception as exc:
         if is_lock_error(exc):
             st.warning(BUSY, icon="⏳")
             st.button("Try again", key="_retry_busy_store")

@@ -9,4 +9,5 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
         || echo "chromium could not be installed; browser tests will be skipped"
 fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+.venv/bin/lint-imports --no-cache   # the import rules in pyproject.toml (docs/architecture.md)
 exec .venv/bin/python -m pytest -q "$@"

@@ -22,9 +22,7 @@ from pathlib import Path
 
 from harness import review
 from harness.records.review import Account, Queue
-from harness.store import Store
-from harness.store import reviews as sql
-from harness.store.reviews import ReviewStore
+from harness.store import Store, reviews
 
 
 @dataclass
@@ -60,7 +58,7 @@ class Queues:
 
     def items(self, queue: Queue) -> list[str]:
         if queue.queue_id not in self.item_ids:
-            self.item_ids[queue.queue_id] = [i.item_id for i in ReviewStore(self.store).run(sql.items, queue.queue_id)]
+            self.item_ids[queue.queue_id] = [i.item_id for i in reviews.items(self.store, queue.queue_id)]
         return self.item_ids[queue.queue_id]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -39,6 +40,21 @@ lmeval:
     return path
 
 
+def counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the reference of every model `harness.models.load` loads."""
+    from harness import models
+
+    loads: list[str] = []
+    original = models.load
+
+    def load(ref, *args, **kwargs):
+        loads.append(ref)
+        return original(ref, *args, **kwargs)
+
+    monkeypatch.setattr(models, "load", load)
+    return loads
+
+
 @pytest.fixture(scope="module")
 def bridged_run(tmp_path_factory, causal_dir):
     """One run: mcqa (native, base + LoRA) and tiny_mc through lm-eval with mcqa's adapter."""
@@ -47,9 +63,11 @@ def bridged_run(tmp_path_factory, causal_dir):
     folder = tmp_path_factory.mktemp("lmeval_run")
     lmeval = f"  tasks: [tiny_mc]\n  include_path: {TASKS}\n  adapter_from: mcqa\n  limit: {N_DOCS}\n"
     store = Store(folder / "h.duckdb")
-    run_id, status = run_experiment(write_experiment(folder, str(causal_dir), lmeval), store,
-                                    artifacts=folder / "artifacts")
-    return store, run_id, status, folder / "artifacts"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        loads = counting_loads(monkeypatch)
+        run_id, status = run_experiment(write_experiment(folder, str(causal_dir), lmeval), store,
+                                        artifacts=folder / "artifacts")
+    return SimpleNamespace(store=store, run_id=run_id, status=status, artifacts=folder / "artifacts", loads=loads)
 
 
 def rows(store: Store, table: str, run_id: str, suite: str = "lmeval:tiny_mc"):
@@ -58,7 +76,7 @@ def rows(store: Store, table: str, run_id: str, suite: str = "lmeval:tiny_mc"):
 
 
 def test_items_land_in_the_native_tables(bridged_run):
-    store, run_id, status, _ = bridged_run
+    store, run_id, status = bridged_run.store, bridged_run.run_id, bridged_run.status
     assert status == "finished"
     items = rows(store, "items", run_id).set_index("variant")
     assert set(items.index) == {"base", "lora"}
@@ -75,7 +93,7 @@ def test_items_land_in_the_native_tables(bridged_run):
 
 
 def test_accuracy_stats_and_scores_match_lm_eval(bridged_run):
-    store, run_id, _, artifacts = bridged_run
+    store, run_id, artifacts = bridged_run.store, bridged_run.run_id, bridged_run.artifacts
     stats = rows(store, "example_stats", run_id)
     scores = rows(store, "scores", run_id)
     for variant in ("base", "lora"):
@@ -98,7 +116,7 @@ def test_accuracy_stats_and_scores_match_lm_eval(bridged_run):
 
 
 def test_lora_variant_really_uses_the_adapter(bridged_run):
-    store, run_id, _, artifacts = bridged_run
+    store, run_id, artifacts = bridged_run.store, bridged_run.run_id, bridged_run.artifacts
     item = rows(store, "items", run_id).set_index("variant").loc["lora"]
     assert "adapter from suite 'mcqa'" in item.reason and "active" in item.reason
     adapter = store.adapter(run_id, "tiny", "mcqa")
@@ -114,7 +132,7 @@ def test_lora_variant_really_uses_the_adapter(bridged_run):
 
 
 def test_dataset_row_and_fingerprint(bridged_run):
-    store, run_id, _, _ = bridged_run
+    store, run_id = bridged_run.store, bridged_run.run_id
     items = rows(store, "items", run_id)
     assert items.dataset_fingerprint.nunique() == 1
     datasets = store.table("datasets")
@@ -199,33 +217,93 @@ def test_adapter_from_must_name_a_suite(tmp_path):
         lmeval.check_lmeval(cfg, tmp_path / "exp.yaml", ["mcqa"])
 
 
-def run_bridge_only(tmp_path: Path, model: str, variants: str, adapter_from: str | None = None):
-    """run_lmeval_tasks alone (no native suites ran), as the runner calls it at the end of a run."""
-    from harness.config import load_experiment
-    from harness.lmeval import run_lmeval_tasks
-    from harness.runner import SilentReporter
+def run_with_lmeval(tmp_path: Path, model: str, variants: str, monkeypatch: pytest.MonkeyPatch,
+                    adapter_from: str | None = "mcqa"):
+    """A whole run (native mcqa + tiny_mc through lm-eval); its status, lm-eval items by variant, and the loads."""
+    from harness.runner import run_experiment
 
     lmeval = f"  tasks: [tiny_mc]\n  include_path: {TASKS}\n  limit: 2\n"
     if adapter_from:
         lmeval += f"  adapter_from: {adapter_from}\n"
     path = write_experiment(tmp_path, model, lmeval, variants=variants)
     store = Store(tmp_path / "h.duckdb")
-    failed = run_lmeval_tasks(load_experiment(path), path, store, "run-1", SilentReporter(), tmp_path / "artifacts")
-    return failed, store.table("items", ["run-1"]).set_index("variant")
+    loads = counting_loads(monkeypatch)
+    run_id, status = run_experiment(path, store, artifacts=tmp_path / "artifacts")
+    return status, rows(store, "items", run_id).set_index("variant"), loads
 
 
-def test_lora_without_a_trained_adapter_fails_with_the_reason(tmp_path, causal_dir):
-    failed, items = run_bridge_only(tmp_path, str(causal_dir), "[lora]", adapter_from="mcqa")
-    assert failed and list(items.index) == ["lora"]
+def test_each_candidate_is_loaded_once_per_run(bridged_run, causal_dir):
+    """Native suites and lm-eval tasks, base and LoRA, all ran on one load of the candidate."""
+    assert bridged_run.loads == [str(causal_dir)]
+    items = bridged_run.store.table("items", [bridged_run.run_id])
+    assert sorted(zip(items.variant, items.suite, strict=True)) == [
+        ("base", "lmeval:tiny_mc"), ("base", "mcqa"), ("lora", "lmeval:tiny_mc"), ("lora", "mcqa")]
+    assert (items.status == "done").all()
+
+
+def test_lm_eval_on_the_shared_model_equals_lm_eval_on_a_fresh_one(bridged_run, causal):
+    """The native suites that ran first on the loaded model did not change what lm-eval sees."""
+    from harness import lmeval
+
+    manager = lmeval.task_manager(TASKS, ["tiny_mc"])
+    fresh = lmeval.evaluate_tasks(causal.model, causal.tokenizer, lmeval.load_tasks(manager, "tiny_mc", TASKS),
+                                  manager, N_DOCS, 4)["tiny_mc"].samples
+    preds = rows(bridged_run.store, "predictions", bridged_run.run_id)
+    stored = preds[preds.variant == "base"].set_index("example_id").choice_scores
+    assert len(stored) == len(fresh) == N_DOCS
+    for sample in fresh:
+        np.testing.assert_allclose(stored[str(sample["doc_id"])], [r[0] for r in sample["filtered_resps"]],
+                                   atol=1e-6)
+
+
+def test_a_resumed_run_loads_only_candidates_with_pending_items(bridged_run, monkeypatch):
+    from harness.runner import run_experiment
+
+    loads = counting_loads(monkeypatch)
+    before = bridged_run.store.table("items", [bridged_run.run_id]).finished_at.sort_values().tolist()
+    path = Path(bridged_run.store.run(bridged_run.run_id)["experiment_path"])
+    assert run_experiment(path, bridged_run.store, resume=bridged_run.run_id,
+                          artifacts=bridged_run.artifacts) == (bridged_run.run_id, "finished")
+    assert loads == []
+    assert bridged_run.store.table("items", [bridged_run.run_id]).finished_at.sort_values().tolist() == before
+
+
+def test_lora_with_a_changed_adapter_fails_with_the_reason(tmp_path, causal_dir, monkeypatch):
+    """The adapter's files changed after training (its hash no longer matches): lm-eval's lora item fails."""
+    import harness.runner as runner
+
+    train = runner.train_lora
+
+    def train_then_tamper(base, suite, lora, seed, out_dir, *args):
+        predictor, result = train(base, suite, lora, seed, out_dir, *args)
+        config = Path(result.adapter_path) / "adapter_config.json"
+        config.write_text(config.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+        return predictor, result
+
+    monkeypatch.setattr(runner, "train_lora", train_then_tamper)
+    status, items, loads = run_with_lmeval(tmp_path, str(causal_dir), "[lora]", monkeypatch)
+    assert status == "failed" and list(items.index) == ["lora"] and loads == [str(causal_dir)]
     assert items.loc["lora", "status"] == "failed"
     assert "no usable LoRA adapter for suite 'mcqa'" in items.loc["lora", "reason"]
 
 
-def test_encoder_candidates_are_not_applicable(tmp_path, encoder_dir):
-    failed, items = run_bridge_only(tmp_path, str(encoder_dir), "[base, lora]", adapter_from="mcqa")
-    assert not failed
+def test_encoder_candidates_are_not_applicable(tmp_path, encoder_dir, monkeypatch):
+    status, items, loads = run_with_lmeval(tmp_path, str(encoder_dir), "[base, lora]", monkeypatch)
+    assert status == "finished" and loads == [str(encoder_dir)]
     assert (items.status == "not_applicable").all() and len(items) == 2
     assert items.reason.str.contains("causal LMs only").all()
+
+
+def test_a_model_that_does_not_load_fails_its_lm_eval_items_too(tmp_path, causal_dir, monkeypatch):
+    from harness import models
+
+    def refuse(ref, *args):
+        raise HarnessError(f"model '{ref}': cannot load (out of disk)")
+
+    monkeypatch.setattr(models, "load", refuse)
+    status, items, loads = run_with_lmeval(tmp_path, str(causal_dir), "[base, lora]", monkeypatch)
+    assert status == "failed" and list(items.status) == ["failed", "failed"] and loads == [str(causal_dir)]
+    assert items.reason.str.startswith("the model did not load: model").all()
 
 
 def test_probe_tells_an_inactive_adapter_from_an_active_one(causal):

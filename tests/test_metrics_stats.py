@@ -118,3 +118,59 @@ def test_argument_errors():
         bootstrap_intervals(m, stats, method="basic")
     with pytest.raises(HarnessError, match="no examples"):
         bootstrap_intervals(m, stats[:0])
+
+
+@pytest.mark.parametrize("n_units, block", [(1, 10**9), (13, 10**9), (13, 26), (40, 7)])
+def test_bootstrap_statistic_draws_the_shared_indices_whatever_the_blocks(monkeypatch, n_units, block):
+    """The generic bootstrap (review analysis's) resamples with the rows of `resample_indices`, and so with
+    the draw it made before it moved here (one `integers(0, n, n)` per resample), in blocks or not."""
+    import harness.metrics.stats as stats_module
+    from harness.metrics.stats import bootstrap_statistic
+
+    values = np.random.default_rng(2).normal(size=(n_units, 2))
+    monkeypatch.setattr(stats_module, "_BLOCK", block)
+    seen: list[np.ndarray] = []
+    value, low, high = bootstrap_statistic(n_units, lambda i: seen.append(i.copy()) or values[i].mean(axis=0), 60,
+                                           seed=8, confidence=0.9)
+    rng = np.random.default_rng(8)
+    legacy = np.array([values[rng.integers(0, n_units, n_units)].mean(axis=0) for _ in range(60)])
+    assert np.array_equal(np.array(seen[1:]), resample_indices(n_units, 60, 8))
+    assert np.array_equal(value, values.mean(axis=0))
+    tail = (1.0 - 0.9) / 2.0 * 100.0
+    assert np.array_equal(low, np.percentile(legacy, tail, axis=0))
+    assert np.array_equal(high, np.percentile(legacy, 100.0 - tail, axis=0))
+
+
+def test_holm_and_mcnemar_one_sided_have_one_home():
+    """The gate and review analysis call the routines here rather than keep their own."""
+    import harness.gate.stats as gate_stats
+    import harness.metrics.stats as home
+    import harness.review.stats as review_stats
+
+    assert gate_stats.holm is home.holm and gate_stats.mcnemar_one_sided is home.mcnemar_one_sided
+    assert gate_stats.bootstrap_differences is home.paired_differences
+    assert gate_stats.randomization_differences is home.randomization_differences
+    assert home.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    rate = review_stats.bootstrap(5, lambda i: np.array([np.mean(i)]), 30, seed=1)
+    assert [x.tolist() for x in rate] == [x.tolist() for x in home.bootstrap_statistic(5, lambda i: np.array(
+        [np.mean(i)]), 30, seed=1)]
+
+
+def test_no_resampling_code_outside_metrics_stats():
+    """No random draws in the gate's, the report's or review's statistics: they call harness.metrics.stats."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in ("harness/gate/stats.py", "harness/review/stats.py", "reports/paired.py", "harness/gate/decision.py"):
+        text = (root / path).read_text()
+        for needle in ("default_rng", ".choice(", ".integers(", "np.bincount", "binom."):
+            assert needle not in text, f"{path} draws or tests on its own ({needle}); call harness.metrics.stats"
+
+
+def test_paired_from_sums_is_paired_test_for_the_same_resamples():
+    from harness.metrics.stats import paired_from_sums, resample_counts
+
+    m = get_metric("accuracy")
+    a, b = _accuracy_stats(np.arange(30) % 3 == 0), _accuracy_stats(np.arange(30) % 2 == 0)
+    counts = resample_counts(30, 200, 6)
+    assert paired_from_sums(m, a, b, counts @ a, counts @ b) == paired_test(m, a, b, n_resamples=200, seed=6)

@@ -167,10 +167,10 @@ def test_a_failing_example_is_recorded_not_raised(causal, make_suite, monkeypatc
     name = "_generate_batch" if kind == "generation" else "_choices_batch"
     original = getattr(predict_module, name)
 
-    def flaky(pred, s, batch, prompts):
+    def flaky(pred, s, batch, prompts, *rest):
         if any(ex.id == bad for ex in batch):
             raise RuntimeError(f"boom on {bad}")
-        return original(pred, s, batch, prompts)
+        return original(pred, s, batch, prompts, *rest)
 
     monkeypatch.setattr(predict_module, name, flaky)
     preds = predict(predictor, suite, examples, batch_size=4)

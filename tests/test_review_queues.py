@@ -11,8 +11,7 @@ from harness import review
 from harness.errors import HarnessError
 from harness.records.review import Account
 from harness.review.rubrics import load_rubric
-from harness.store import reviews as sql
-from harness.store.reviews import ReviewStore
+from harness.store import reviews
 
 A, B = (f"{c}:base" for c in CANDIDATES)
 
@@ -43,7 +42,7 @@ def test_single_queue_items(store):
     assert len({i.example_id for i in items}) == 4
     assert all(len(i.item_id) >= 12 and not any(c in i.item_id for c in CANDIDATES) for i in items)
     again, _ = make(store, sample=4, seed=7)
-    assert {i.example_id for i in ReviewStore(store).run(sql.items, again.queue_id)} == \
+    assert {i.example_id for i in reviews.items(store, again.queue_id)} == \
         {i.example_id for i in items}  # the seed fixes the sample
     with_ref = {i.example_id: (i.input, i.output_a) for i in items if i.candidate_a == CANDIDATES[0]}
     assert all("Summarise note" in text for text, _ in with_ref.values())

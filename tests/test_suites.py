@@ -147,7 +147,7 @@ def test_missing_field_in_a_row(tmp_path):
     del rows[1]["text"]
     write_jsonl(tmp_path / "test.jsonl", rows)
     message = _error(path)
-    assert "test split, row 2: field(s) text missing" in message
+    assert f"test split, row 2 ({tmp_path / 'test.jsonl'}:2): field(s) text missing" in message
 
 
 def test_template_naming_an_unknown_field(tmp_path):
@@ -182,7 +182,8 @@ def test_label_outside_the_label_set(tmp_path):
     rows[0]["label"] = "neutral"
     write_jsonl(tmp_path / "train.jsonl", rows)
     message = _error(path)
-    assert "field 'label'" in message and "'neutral' is outside the label set" in message
+    assert f"train split, row 1 ({tmp_path / 'train.jsonl'}:1): field 'label'" in message
+    assert "'neutral' is outside the label set" in message
 
 
 def test_answer_index_out_of_range(tmp_path):

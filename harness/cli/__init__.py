@@ -9,7 +9,8 @@ import typer.core
 
 from harness.errors import HarnessError
 
-COMMAND_ORDER = ("run", "demo", "runs", "show", "tag", "export", "score", "gate", "report", "suites", "review")
+COMMAND_ORDER = ("run", "demo", "runs", "show", "tag", "export", "score", "gate", "report", "suites", "data",
+                 "review")
 
 
 class OrderedGroup(typer.core.TyperGroup):
@@ -53,14 +54,16 @@ def _quiet_libraries() -> None:
 
 
 def _register() -> None:
-    from harness.cli import run_commands, score_commands, suite_commands  # noqa: F401
-
-    for optional in ("gate_commands", "review_commands", "report_commands", "bench_commands"):
-        try:
-            __import__(f"harness.cli.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"harness.cli.{optional}":
-                raise
+    """Import every command group (each registers its commands on `app`)."""
+    from harness.cli import (  # noqa: F401
+        data_commands,
+        gate_commands,
+        report_commands,
+        review_commands,
+        run_commands,
+        score_commands,
+        suite_commands,
+    )
 
 
 def main() -> None:

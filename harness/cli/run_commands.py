@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from harness.cli import app
+from harness.cli import app, data_commands
 from harness.errors import HarnessError
 from harness.store import Store
 
@@ -16,29 +16,55 @@ DbOption = typer.Option(None, "--db", help="DuckDB file (default: $HARNESS_DB or
 
 
 def _print_table(store: Store, run_id: str) -> None:
+    from harness.store.report_queries import scores
     from harness.tables import comparison_frame, render_text
 
-    table = comparison_frame(store.scores(run_id), store.table("items", [run_id]))
+    table = comparison_frame(scores(store, [run_id]), store.table("items", [run_id]))  # in the order written
     typer.echo(f"run {run_id}")
     typer.echo(render_text(table))
 
 
-def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None) -> None:
+def _executor(prepared, kind: str | None, address: str | None):
+    """The experiment's executor with --executor/--address applied; Ray's absence is a one-line error."""
+    from harness.executors import require_ray
+
+    if kind not in (None, "local", "ray"):
+        raise HarnessError(f"--executor {kind}: choose local or ray")
+    executor = prepared.cfg.executor
+    if kind is not None:
+        executor = executor.model_copy(update={"kind": kind})
+    if address is not None:
+        if executor.kind != "ray":
+            raise HarnessError("--address is the Ray cluster to run on: give it with --executor ray")
+        executor = executor.model_copy(update={"address": address})
+    if executor.kind == "ray":
+        require_ray()
+    return executor
+
+
+def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None,
+         executor: str | None = None, address: str | None = None) -> None:
     from harness.console import RichReporter
     from harness.runner import prepare, run_experiment
 
-    store = Store(db, timeout_s=float("inf"))  # a run waits for a busy store, never gives up
     prepared = prepare(path)  # every input checked (suites, templates, models) before the store is touched
+    chosen = _executor(prepared, executor, address)
+    checks = data_commands.before_run(prepared)  # a data check's error refuses the run before the store
+    store = Store(db, timeout_s=float("inf"))  # a run waits for a busy store, never gives up
     with RichReporter() as reporter:
-        run_id, status = run_experiment(path, store, reporter, resume=resume, fresh=fresh, prepared=prepared)
+        run_id, status = run_experiment(path, store, reporter, resume=resume, fresh=fresh, prepared=prepared,
+                                        executor=chosen)
+    data_commands.record(checks, store, run_id)
     _print_table(store, run_id)
     if status != "finished":
         typer.echo(f"run {run_id} {status}: see the items marked failed", err=True)
         sys.exit(1)
     if gate is not None:  # (baseline REF, rules path): gate this run against the baseline
-        from harness.cli.gate_commands import GateOutputs, run_gate
+        from harness.gate.check import GateOutputs, run_gate
 
-        sys.exit(run_gate(gate[0], run_id, gate[1], db, GateOutputs()))
+        gated = run_gate(gate[0], run_id, gate[1], db, GateOutputs())
+        typer.echo(gated.markdown)
+        sys.exit(gated.exit_code)
 
 
 @app.command()
@@ -49,6 +75,10 @@ def run(
     new: bool = typer.Option(False, "--new", help="Start a new run even if an unfinished one matches."),
     gate: Path | None = typer.Option(None, "--gate", help="Gate rules YAML: gate the run against --baseline."),
     baseline: str | None = typer.Option(None, "--baseline", help="Baseline to gate against (run, tag or file)."),
+    executor: str | None = typer.Option(None, "--executor",
+                                        help="Where items run: local or ray (default: the experiment's executor)."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="Ray cluster: auto, HOST:PORT (default: start a local one)."),
 ) -> None:
     """Run an experiment: every candidate x variant x suite, resuming unfinished work."""
     if experiment is None and resume is None:
@@ -56,12 +86,12 @@ def run(
     if gate is not None and baseline is None:
         raise HarnessError("--gate needs --baseline REF (a run, tag or exported results file)")
     if baseline is not None:
-        from harness.cli.gate_commands import load_inputs
+        from harness.gate.check import load_inputs
 
         load_inputs(baseline, None, gate, db)  # bad rules or a missing baseline fail before the run
     if experiment is None:
         experiment = Path(Store(db, create=False).run(resume)["experiment_path"])
-    _run(experiment, db, resume, new, None if baseline is None else (baseline, gate))
+    _run(experiment, db, resume, new, None if baseline is None else (baseline, gate), executor, address)
 
 
 @app.command()

@@ -25,9 +25,11 @@ def list_suites() -> None:
 @suites_app.command("validate")
 def validate(paths: list[str] = typer.Argument(..., help="Suite YAML files (or built-in names).")) -> None:
     """Check suite files and their data without running a model."""
-    from harness.suites import load_suite
+    from harness.suites import label_summary, load_suite
 
     for path in paths:
         suite = load_suite(path)
         sizes = ", ".join(f"{k} {len(v)}" for k, v in suite.rows.items())
-        typer.echo(f"ok  {suite.path}  ({suite.kind}; {sizes}; fingerprint {suite.fingerprint})")
+        labels = "; ".join(label_summary(suite))
+        typer.echo(f"ok  {suite.path}  ({suite.kind}; {sizes}; fingerprint {suite.fingerprint})"
+                   + (f"  labels {labels}" if labels else ""))

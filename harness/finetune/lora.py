@@ -67,7 +67,7 @@ def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out
     train_rows = task.rows("train", lora.max_train_examples)
     val_rows = task.rows("validation", lora.max_eval_examples)
     steps = lora.steps or max(1, math.ceil((lora.epochs or 1.0) * len(train_rows) / lora.batch_size))
-    log, stats = _loop(model, task, train_rows, val_rows, lora, steps, seed, progress)
+    log, stats = training_loop(model, task, train_rows, val_rows, lora, steps, seed, progress)
     model.eval()
     adapter_dir = out_dir / "adapter"
     model.save_pretrained(adapter_dir)
@@ -82,7 +82,7 @@ def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out
     return task.predictor(model), result
 
 
-def _loop(model: Any, task: Any, train_rows: list, val_rows: list, lora: LoraConfig, steps: int, seed: int,
+def training_loop(model: Any, task: Any, train_rows: list, val_rows: list, lora: LoraConfig, steps: int, seed: int,
           progress: Progress | None) -> tuple[list[dict], dict]:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lora.learning_rate, weight_decay=lora.weight_decay)

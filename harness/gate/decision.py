@@ -4,8 +4,9 @@ Every score of every baseline metric entry that a rule governs becomes a `Check`
 *not comparable* when the candidate lacks the entry, the suite's dataset fingerprint differs,
 the metric's statistics differ, or the example ids differ; otherwise the rule's one-sided test
 (`harness.gate.stats`) asks whether the candidate is worse than the baseline by more than
-`max_drop`, and the candidate's value is compared with the `floor`. Holm's correction runs over
-the tested blocking checks (and, separately, over the warn-only ones).
+`max_drop`, and the candidate's value is compared with the `floor`. "Worse" follows the rule's
+`higher_is_better`, or where the rule leaves it unset, the metric's own `Metric.higher_is_better(score)`.
+Holm's correction runs over the tested blocking checks (and, separately, over the warn-only ones).
 
 Verdict: `fail` (a blocking check regressed or fell below its floor; exit 1), `not_comparable`
 (no failure, but a blocking check could not be compared; exit 2), `warn` (only warn-only checks
@@ -23,8 +24,9 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.gate.results_file import EntryKey, MetricEntry, ResultSet
 from harness.gate.rules import EffectiveRule, GateRules, effective_rules, rules_hash
-from harness.gate.stats import compare, holm
-from harness.metrics import Metric, get_metric
+from harness.gate.stats import compare
+from harness.metrics import Metric, get_metric, metric_higher_is_better
+from harness.metrics.stats import holm
 
 EXIT_CODES = {"pass": 0, "warn": 0, "fail": 1, "not_comparable": 2}
 
@@ -107,9 +109,12 @@ def _skeleton(key: EntryKey, score: str, rule: EffectiveRule, metric: Metric | N
     test = rule.test
     if test == "auto":
         test = "mcnemar" if metric is not None and score == metric.binary_score else "bootstrap"
+    higher = rule.higher_is_better
+    if higher is None:  # the rule leaves the direction to the metric
+        higher = metric.higher_is_better(score) if metric is not None else metric_higher_is_better(key[1], score)
     return Check(suite=key[0], metric=key[1], options_json=key[2], score=score, rule=rule.index + 1, test=test,
                  alpha=rule.alpha, max_drop=rule.max_drop, floor=rule.floor, blocking=rule.blocking,
-                 higher_is_better=rule.higher_is_better)
+                 higher_is_better=higher)
 
 
 def _plan(baseline: ResultSet, rules: list[EffectiveRule], metrics: dict) -> list[tuple[Check, MetricEntry | None]]:

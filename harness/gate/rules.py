@@ -8,6 +8,7 @@
       max_drop: 0
       test: auto              # auto: McNemar for a 0/1 score (accuracy, exact_match), else paired bootstrap
       blocking: true
+      higher_is_better: null  # null (default): the metric's own direction (Metric.higher_is_better)
     rules:
       - {suite: sentiment, metric: accuracy, floor: 0.80, max_drop: 0.01}
       - {suite: translate, metric: bleu, max_drop: 1.0, blocking: false}
@@ -42,7 +43,7 @@ class RuleDefaults(Strict):
     max_drop: float | None = Field(0.0, ge=0, description="largest allowed drop, in score units; null: no test")
     test: Test = "auto"
     blocking: bool = True
-    higher_is_better: bool = True
+    higher_is_better: bool | None = Field(None, description="null: the direction the metric declares for the score")
 
 
 class Rule(Strict):
@@ -80,7 +81,7 @@ class EffectiveRule:
     max_drop: float | None
     test: str
     blocking: bool
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: the metric's direction for the score
 
     def matches_entry(self, suite: str, metric: str, options: dict[str, Any]) -> bool:
         if not (fnmatch.fnmatchcase(suite, self.suite) and fnmatch.fnmatchcase(metric, self.metric)):

@@ -12,12 +12,16 @@ import importlib
 FACE = "harness.lmeval.bridge"
 __all__ = [
     "PROBE_TEXT",
+    "LmevalTasks",
+    "VariantOutcome",
+    "adapter_check",
     "check_lmeval",
     "evaluate_tasks",
+    "evaluate_variant",
     "include_dir",
     "load_tasks",
+    "prepare_tasks",
     "probe_adapter",
-    "run_lmeval_tasks",
     "task_manager",
 ]
 

@@ -1,12 +1,13 @@
-"""The bridge to lm-evaluation-harness: its tasks on the experiment's candidates, in the same tables.
+"""The bridge to lm-evaluation-harness: its tasks on the runner's loaded models, in the same tables.
 
 An experiment lists lm-eval tasks under `lmeval.tasks` (built-in names, or task YAMLs in the folder
-`lmeval.include_path`). Each runs on every causal candidate through lm-eval's `HFLM`, which wraps the
-in-memory model object: the base, and for the `lora` variant the base with the adapter trained for
-the native suite named in `lmeval.adapter_from` (lm-eval tasks have no train split of ours). Per-sample
-records become predictions, `accuracy` statistics ([correct, count], from lm-eval's per-sample `acc`)
-and scores with bootstrap intervals under suite `lmeval:<task>`, so intervals, paired tests, reports
-and gates treat them like native suites. lm-eval's own results go to
+`lmeval.include_path`). The runner (harness/runner.py) loads each candidate once and, after its native
+suites, hands the model here: lm-eval's `HFLM` wraps the in-memory model object, the base, and for the
+`lora` variant the base with the adapter trained for the native suite named in `lmeval.adapter_from`
+(lm-eval tasks have no train split of ours). This module has no candidate loop and never imports the
+runner. Per-sample records become predictions, `accuracy` statistics ([correct, count], from lm-eval's
+per-sample `acc`) and scores with bootstrap intervals under suite `lmeval:<task>`, so intervals, paired
+tests, reports and gates treat them like native suites. lm-eval's own results go to
 `artifacts/<run>/<candidate>/lmeval/<variant>.json`.
 """
 
@@ -22,9 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harness.config import CandidateConfig, ExperimentConfig
+from harness.config import ExperimentConfig
 from harness.errors import HarnessError
 from harness.lmeval.records import (
     AdapterCheck,
@@ -32,14 +33,8 @@ from harness.lmeval.records import (
     compare_logliks,
     dataset_row,
     item_from_run,
-    suite_name,
 )
 from harness.records import ItemResult
-
-if TYPE_CHECKING:
-    from harness.models import LoadedModel
-    from harness.runner import Reporter
-    from harness.store import Store
 
 PROBE_TEXT = "Is the adapter active? The answer is"
 
@@ -160,141 +155,71 @@ def probe_adapter(model: Any, tokenizer: Any, device: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------
-# the runner's entry point
+# what the runner calls: the tasks of a run, one variant's evaluation on a loaded model
 
 
 @dataclass
-class _Job:
-    cfg: ExperimentConfig
-    store: Store
-    run_id: str
-    reporter: Reporter
-    artifacts: Path
+class LmevalTasks:
+    """The experiment's lm-eval tasks, checked once per run: its task manager and leaf task names."""
+
+    names: list[str]  # as listed under lmeval.tasks (tasks, groups or tags)
+    leaves: list[str]  # the leaf tasks they expand to, each stored as suite `lmeval:<task>`
     manager: Any
     include: Path | None
-    tasks: list[str]  # leaf task names
-    done: set[tuple[str, str, str]]
 
-    def key(self, candidate: str, variant: str, task: str) -> dict:
-        return {"run_id": self.run_id, "candidate": candidate, "variant": variant, "suite": suite_name(task)}
-
-    def pending(self, candidate: str, variant: str) -> list[str]:
-        return [t for t in self.tasks if (candidate, variant, suite_name(t)) not in self.done]
-
-    def load(self) -> dict[str, Any]:
+    def fresh(self) -> dict[str, Any]:
         """Fresh Task objects for every leaf task (lm-eval keeps per-run state on them)."""
         loaded: dict[str, Any] = {}
-        for name in self.cfg.lmeval.tasks:
+        for name in self.names:
             loaded.update(load_tasks(self.manager, name, self.include))
         return loaded
 
 
-def run_lmeval_tasks(cfg: ExperimentConfig, path: str | Path, store: Store, run_id: str, reporter: Reporter,
-                     artifacts: Path) -> bool:
-    """Run the experiment's lm-eval tasks on every candidate, base then LoRA; True if an item failed."""
-    from harness.suites import load_suite
-
-    path = Path(path)
-    native = [load_suite(name, base=path.parent).name for name in cfg.suites]
-    leaves = check_lmeval(cfg, path, native)
-    include = include_dir(cfg, path)
-    job = _Job(cfg, store, run_id, reporter, artifacts, task_manager(include, cfg.lmeval.tasks), include,
-               sorted({t for names in leaves.values() for t in names}), store.done_items(run_id))
-    failed = False
-    for candidate in cfg.candidates:
-        variants = [v for v in cfg.variants if job.pending(candidate.name, v)]
-        if variants:
-            failed |= _run_candidate(job, candidate, variants)
-    return failed
+def prepare_tasks(cfg: ExperimentConfig, experiment_path: Path, native_suites: list[str]) -> LmevalTasks:
+    """Check the lmeval section (as `check_lmeval`) and keep what the run needs to evaluate the tasks."""
+    leaves = check_lmeval(cfg, experiment_path, native_suites)
+    include = include_dir(cfg, experiment_path)
+    return LmevalTasks(list(cfg.lmeval.tasks), sorted({t for names in leaves.values() for t in names}),
+                       task_manager(include, cfg.lmeval.tasks), include)
 
 
-def _run_candidate(job: _Job, candidate: CandidateConfig, variants: list[str]) -> bool:
-    from harness import models
-
-    cfg = job.cfg
-    job.reporter.item_started(f"load {candidate.name} for lm-eval ({candidate.model})", None)
-    base = models.load(candidate.model, candidate.kind, cfg.device, cfg.dtype, cfg.trust_remote_code)
-    job.reporter.item_finished(f"load {candidate.name} for lm-eval", "done", base.kind)
-    if base.kind != "causal":
-        reason = "lm-eval tasks run on causal LMs only (through lm-eval's HFLM); this candidate is an encoder"
-        for variant in variants:
-            _write_status(job, candidate.name, variant, "not_applicable", reason)
-        return False
-    failed, base_runs = False, None
-    for variant in variants:
-        if variant == "base":
-            base_runs = _evaluate_and_write(job, candidate.name, "base", base.model, base.tokenizer)
-            failed |= base_runs is None
-        else:
-            failed |= _run_lora(job, candidate.name, base, base_runs)
-    return failed
+def adapter_check(model: Any, tokenizer: Any, device: str, suite: str, saved: dict) -> AdapterCheck:
+    """The evidence for a LoRA variant: the adapter's suite, path and hash, and the probe's logit difference."""
+    return AdapterCheck(suite, saved["adapter_path"], saved["adapter_hash"], probe_adapter(model, tokenizer, device))
 
 
-def _run_lora(job: _Job, candidate: str, base: LoadedModel, base_runs: dict[str, TaskRun] | None) -> bool:
-    from harness.finetune import load_adapter
+@dataclass
+class VariantOutcome:
+    """One variant's lm-eval evaluation: lm-eval's runs (None: lm-eval failed) and an item per pending task."""
 
-    suite = job.cfg.lmeval.adapter_from
-    if suite is None:
-        _write_status(job, candidate, "lora", "not_applicable",
-                      "lmeval.adapter_from is not set: lm-eval tasks have no train split, so name the native "
-                      "suite whose LoRA adapter the lora variant should use")
-        return False
-    saved = job.store.adapter(job.run_id, candidate, suite)
-    predictor = None
-    if saved and Path(saved["adapter_path"]).is_dir():
-        # a causal adapter needs no suite to load (only an encoder's task head does)
-        predictor = load_adapter(base, None, Path(saved["adapter_path"]), saved["adapter_hash"])  # type: ignore[arg-type]
-    if predictor is None:
-        _write_status(job, candidate, "lora", "failed", f"no usable LoRA adapter for suite '{suite}' in this run "
-                      "(its training failed, the lora variant did not run, or its files changed)")
-        return True
-    check = AdapterCheck(suite, saved["adapter_path"], saved["adapter_hash"],
-                         probe_adapter(predictor.model, base.tokenizer, base.device))
-    if not check.active:
-        _write_status(job, candidate, "lora", "failed", f"the adapter from suite '{suite}' does not change the "
-                      "model's outputs (probe logits equal the base's); it is not active")
-        return True
-    runs = _evaluate_and_write(job, candidate, "lora", predictor.model, base.tokenizer, check, base_runs)
-    return runs is None
+    runs: dict[str, TaskRun] | None
+    items: list[tuple[ItemResult, dict | None]]  # (the item, its dataset row)
 
 
-def _evaluate_and_write(job: _Job, candidate: str, variant: str, model: Any, tokenizer: Any,
-                        check: AdapterCheck | None = None,
-                        base_runs: dict[str, TaskRun] | None = None) -> dict[str, TaskRun] | None:
-    """Evaluate every leaf task on one model and write the pending items; None if lm-eval failed."""
-    label = f"{candidate} / {variant} / lm-eval {', '.join(job.tasks)}"
-    job.reporter.item_started(f"evaluate {label}", None)
-    limit = job.cfg.lmeval.limit or job.cfg.evaluation.max_examples
+def evaluate_variant(tasks: LmevalTasks, cfg: ExperimentConfig, model: Any, tokenizer: Any,
+                     keys: dict[str, dict], record: Path, check: AdapterCheck | None = None,
+                     base_runs: dict[str, TaskRun] | None = None) -> VariantOutcome:
+    """Every leaf task on one model (base or PeftModel); items for the tasks in `keys` (task -> item key).
+    lm-eval's own results and the adapter check are written to the JSON file `record`."""
+    limit = cfg.lmeval.limit or cfg.evaluation.max_examples
     try:
-        runs = evaluate_tasks(model, tokenizer, job.load(), job.manager, limit, job.cfg.lmeval.batch_size)
+        runs = evaluate_tasks(model, tokenizer, tasks.fresh(), tasks.manager, limit, cfg.lmeval.batch_size)
     except (RuntimeError, ValueError, IndexError) as exc:
         reason = f"lm-eval failed: {type(exc).__name__}: {exc}"[:500]
-        _write_status(job, candidate, variant, "failed", reason)
-        return None
+        return VariantOutcome(None, [(ItemResult(**key, status="failed", reason=reason), None)
+                                     for key in keys.values()])
     if check is not None and base_runs:
         compare_logliks(base_runs, runs, check)
-    _save_artifacts(job, candidate, variant, runs, check)
-    for task in job.pending(candidate, variant):
-        item = item_from_run(runs[task], job.key(candidate, variant, task), job.cfg, check.note() if check else None)
-        job.store.write_item(item, dataset_row(runs[task]))
-        headline = ", ".join(f"{s.score} {s.value:.3f}" for s in item.scores[:2])
-        job.reporter.item_finished(f"{candidate} / {variant} / {suite_name(task)}", item.status, headline)
-    return runs
+    _save_record(record, runs, check)
+    note = check.note() if check else None
+    return VariantOutcome(runs, [(item_from_run(runs[task], key, cfg, note), dataset_row(runs[task]))
+                                 for task, key in keys.items()])
 
 
-def _write_status(job: _Job, candidate: str, variant: str, status: str, reason: str) -> None:
-    for task in job.pending(candidate, variant):
-        job.store.write_item(ItemResult(**job.key(candidate, variant, task), status=status, reason=reason))
-        job.reporter.item_finished(f"{candidate} / {variant} / {suite_name(task)}", status.replace("_", " "),
-                                   reason)
-
-
-def _save_artifacts(job: _Job, candidate: str, variant: str, runs: dict[str, TaskRun],
-                    check: AdapterCheck | None) -> None:
+def _save_record(path: Path, runs: dict[str, TaskRun], check: AdapterCheck | None) -> None:
     """lm-eval's own aggregate results and task configs, and the adapter check, for the record."""
-    folder = job.artifacts / job.run_id / candidate / "lmeval"
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"tasks": {name: {"results": r.results, "config": r.config, "n_samples": len(r.samples)}
                         for name, r in runs.items()},
               "adapter_check": dataclasses.asdict(check) if check else None}
-    (folder / f"{variant}.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    path.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")

@@ -25,6 +25,16 @@ class NoOptions:
     """Options of a metric that takes none."""
 
 
+# Score names that are lower-is-better by convention, for a metric that does not say, and for scores
+# that no registered metric produces (training loss, latency, lm-eval's perplexities).
+LOWER_IS_BETTER = frozenset({"ter", "loss", "latency_s", "perplexity", "word_perplexity"})
+
+
+def conventional_higher_is_better(score: str) -> bool:
+    """The direction of a score name when no metric says: higher is better unless in LOWER_IS_BETTER."""
+    return score not in LOWER_IS_BETTER
+
+
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -94,13 +104,16 @@ class Metric(ABC):
     """One metric family. Subclasses set `name`, `kind`, `Options` and implement the abstract parts.
 
     `binary_score` names a score whose per-example value is 0/1 (accuracy-like); the McNemar
-    test applies only to such metrics.
+    test applies only to such metrics. `lower_is_better` names the scores where a smaller value is
+    better (an error rate, a loss): the leaderboard ranks them that way and the gate tests them so
+    unless a rule says otherwise (`higher_is_better`, which a metric may also override).
     """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "text"
     Options: ClassVar[type] = NoOptions
     binary_score: ClassVar[str | None] = None
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **options: Any) -> None:
         self.options = parse_options(self.name or type(self).__name__, self.Options, options)
@@ -145,6 +158,13 @@ class Metric(ABC):
     def example_values(self, stats: np.ndarray) -> dict[str, np.ndarray]:
         """A per-example value for display: by default the score of each row on its own."""
         return self.scores_from_sums(as_stats(stats))
+
+    def higher_is_better(self, score: str) -> bool:
+        """The score's direction: False for the names in `lower_is_better` and, when a metric declares
+        none, for the conventional lower-is-better names (ter, loss, perplexity, latency_s)."""
+        if self.lower_is_better:
+            return score not in self.lower_is_better
+        return conventional_higher_is_better(score)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options})"

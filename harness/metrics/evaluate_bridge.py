@@ -48,16 +48,18 @@ def module_info(name: str, description: str) -> Any:
 
 
 def _kind(name: str) -> str:
-    from harness.metrics.registry import _factory
+    from harness.metrics.registry import metric_factory
 
-    return getattr(_factory(name), "kind", "text")
+    return getattr(metric_factory(name), "kind", "text")
 
 
 def module_compute(name: str, predictions: list[str], references: list[Any], **options: Any) -> dict:
-    """Corpus scores of `name` with `options`; `labels` goes to `example_stats`."""
+    """Corpus scores of `name` with `options`; `labels` (and, for a judge, `inputs`) go to `example_stats`."""
     from harness.metrics.registry import get_metric
 
     labels = options.pop("labels", None)
+    inputs = options.pop("inputs", None)
     metric = get_metric(name, **options)
-    stats = metric.example_stats(list(predictions), list(references), labels=labels)
+    extra = {"inputs": list(inputs)} if inputs is not None else {}
+    stats = metric.example_stats(list(predictions), list(references), labels=labels, **extra)
     return metric.corpus(stats)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.metrics.base import MeanMetric
+from harness.metrics.base import MeanMetric, conventional_higher_is_better
 
 PREFIX = "evaluate:"
 
@@ -44,6 +44,10 @@ class EvaluateHubMetric(MeanMetric):
     @property
     def score_names(self) -> list[str]:
         return [self.options.score_key or self.module_name]
+
+    def higher_is_better(self, score: str) -> bool:
+        """evaluate modules do not say: a conventional lower-is-better module (ter) or score name is."""
+        return conventional_higher_is_better(score) and conventional_higher_is_better(self.module_name)
 
     def example_scores(self, predictions, references, labels):
         key = self.score_names[0]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib
 import importlib.util
 import inspect
+import json
 import sys
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.metrics.base import Metric
+from harness.metrics.base import Metric, conventional_higher_is_better
+from harness.plugins import entry_point_map, import_target, load_entry_point, refuse_clash
 
 MetricFactory = Callable[..., Metric]
 ENTRY_POINT_GROUP = "harness.metrics"
@@ -37,6 +38,7 @@ _BUILTINS: dict[str, str] = {
     "bleu": "harness.metrics.bleu:Bleu",
     "chrf": "harness.metrics.chrf:Chrf",
     "rouge": "harness.metrics.rouge:Rouge",
+    "judge": "harness.judges.metric:JudgeMetric",  # a model as grader: docs/judges.md
 }
 _REGISTRY: dict[str, MetricFactory] = {}
 _PLUGINS: dict[Path, list[str]] = {}
@@ -66,27 +68,17 @@ def register_metric(target: str | type[Metric], factory: MetricFactory | None = 
     raise HarnessError(f"register_metric needs a Metric subclass or a name and a factory, got {target!r}")
 
 
-def _same_origin(a: Any, b: Any) -> bool:
-    """The same definition registered again (a module imported twice) is not a clash."""
-    if a is b:
-        return True
-    ids = [(getattr(x, "__module__", None), getattr(x, "__qualname__", None)) for x in (a, b)]
-    return None not in ids[0] and ids[0] == ids[1]
-
-
 def _register(name: str, factory: MetricFactory, replace: bool) -> None:
     if not callable(factory):
         raise HarnessError(f"metric '{name}': the factory must be callable, got {factory!r}")
-    taken = name in _BUILTINS or name in _REGISTRY
-    if taken and not replace and not _same_origin(_REGISTRY.get(name), factory):
-        raise HarnessError(f"metric '{name}' is already registered; pick another name or pass replace=True")
+    refuse_clash("metric", name, name in _BUILTINS or name in _REGISTRY, _REGISTRY.get(name), factory, replace)
     _REGISTRY[name] = factory
     if _RECORDING is not None:
         _RECORDING.append(name)
 
 
 def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return entry_point_map(ENTRY_POINT_GROUP, lambda **kw: entry_points(**kw))  # this module's name, replaceable
 
 
 def list_metrics() -> list[str]:
@@ -94,7 +86,7 @@ def list_metrics() -> list[str]:
     return sorted(set(_BUILTINS) | set(_REGISTRY) | set(_entry_points()))
 
 
-def _factory(name: str) -> MetricFactory:
+def metric_factory(name: str) -> MetricFactory:
     if name.startswith("evaluate:"):
         from harness.metrics.evaluate_hub import evaluate_factory
 
@@ -102,15 +94,11 @@ def _factory(name: str) -> MetricFactory:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name in _BUILTINS:
-        module, attr = _BUILTINS[name].split(":")
-        _REGISTRY[name] = getattr(importlib.import_module(module), attr)
+        _REGISTRY[name] = import_target(_BUILTINS[name])
         return _REGISTRY[name]
     ep = _entry_points().get(name)
     if ep is not None:
-        try:
-            loaded = ep.load()
-        except Exception as err:  # a broken plugin package must not look like our bug
-            raise HarnessError(f"metric '{name}': entry point {ep.value!r} failed to load: {err}") from err
+        loaded = load_entry_point("metric", name, ep)
         _register(name, loaded, replace=False)
         return loaded
     close = difflib.get_close_matches(name, list_metrics(), n=3, cutoff=0.5)
@@ -123,7 +111,7 @@ def _factory(name: str) -> MetricFactory:
 
 def get_metric(name: str, **options: Any) -> Metric:
     """A configured metric; an unknown name or option raises HarnessError saying what exists."""
-    factory = _factory(name)
+    factory = metric_factory(name)
     if not (inspect.isclass(factory) and issubclass(factory, Metric)):
         try:
             inspect.signature(factory).bind(**options)
@@ -135,6 +123,23 @@ def get_metric(name: str, **options: Any) -> Metric:
     if not isinstance(metric, Metric):
         raise HarnessError(f"metric '{name}': its factory returned {type(metric).__name__}, not a Metric")
     return metric
+
+
+def metric_higher_is_better(name: str | None, score: str, options: dict[str, Any] | str | None = None) -> bool:
+    """Whether a larger `score` of metric `name` (with `options`: a dict or its JSON) is better.
+
+    The metric's own `Metric.higher_is_better`; where no metric is named, or it cannot be built here
+    (a plugin not loaded, an evaluate module offline), the conventional direction of the score's and
+    the metric's names (ter, loss, perplexity, latency_s are lower-is-better).
+    """
+    if name:
+        try:
+            given = json.loads(options or "{}") if not isinstance(options, dict) else options
+            return get_metric(name, **given).higher_is_better(score)
+        except (HarnessError, ValueError, TypeError):  # cannot be built here: by name
+            pass
+    bare = (name or "").removeprefix("evaluate:")
+    return conventional_higher_is_better(score) and conventional_higher_is_better(bare)
 
 
 def load_metric_plugin(path: str | Path) -> list[str]:

@@ -11,6 +11,7 @@ import importlib
 
 FACE = "harness.predict.predictor"
 __all__ = [
+    "DecodingStats",
     "Predictor",
     "build_prompt",
     "choice_logprobs",

@@ -23,18 +23,18 @@ def _max_context(model: Any) -> int:
     return int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
 
 
-def _cache_of(output: Any) -> Any:
+def cache_of(output: Any) -> Any:
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
 
 
-def _cache_argument(model: Any) -> str:
+def cache_argument(model: Any) -> str:
     """transformers renamed `past_key_values` to `cache`; use whichever the model's forward takes."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
-def _last_logits_only(model: Any) -> dict:
+def last_logits_only(model: Any) -> dict:
     """Ask for the last position's logits only, where the model's forward can.
 
     The context pass reads nothing but the last position's logits; the LM head over every other
@@ -67,12 +67,12 @@ def score_with_shared_context(model: Any, pairs: list[list[Pair]], pad_id: int, 
     contexts = [choices[0][0][-(limit - longest_cont):] or [pad_id] for choices in pairs]
     ids, mask = _left_pad(contexts, pad_id, device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **_last_logits_only(model))
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **last_logits_only(model))
     first = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)
     scores = [[first[i, cont[0]].item() if cont else 0.0 for _, cont in choices] for i, choices in enumerate(pairs)]
     long_rows = [(i, j) for i, choices in enumerate(pairs) for j, (_, c) in enumerate(choices) if len(c) > 1]
     if long_rows:
-        _add_continuations(model, _cache_of(out), mask, pairs, long_rows, scores, pad_id, device)
+        _add_continuations(model, cache_of(out), mask, pairs, long_rows, scores, pad_id, device)
     return scores
 
 
@@ -141,7 +141,7 @@ def _continuation_logprobs(model: Any, cache: Any, row_ctx_mask: torch.Tensor, c
     positions = ctx_len + torch.arange(width, device=device).unsqueeze(0)
     attention = torch.cat([row_ctx_mask, cont_mask.to(device)], dim=-1)
     out = model(input_ids=inputs.to(device), attention_mask=attention, position_ids=positions,
-                use_cache=True, **{_cache_argument(model): cache})
+                use_cache=True, **{cache_argument(model): cache})
     logprobs = F.log_softmax(out.logits.float(), dim=-1)
     values = []
     for r, cont in enumerate(conts):

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from harness.predict.choices import _cache_argument, _cache_of, _last_logits_only, length_groups
+from harness.predict.choices import cache_argument, cache_of, last_logits_only, length_groups
 
 # generation-config fields that add a logits processor to greedy decoding, with their neutral values
 _NEUTRAL: dict[str, tuple] = {
@@ -49,7 +49,7 @@ def supports(model: Any) -> bool:
     return all(getattr(gen, name, None) in neutral for name, neutral in _NEUTRAL.items())
 
 
-def _eos_ids(model: Any) -> torch.Tensor:
+def eos_ids(model: Any) -> torch.Tensor:
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
     return torch.tensor(ids, dtype=torch.long)
@@ -60,9 +60,9 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
                       max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
     """The tokens greedy decoding appends to each (left-padded) row, up to and including the one that ends it."""
     from harness.predict.stopping import rows_to_stop
-    eos = _eos_ids(model).to(input_ids.device)
-    rows, logits, cache = _prefill(model, input_ids, attention_mask)  # rows: original row of each live row
-    cache_arg = _cache_argument(model)
+    eos = eos_ids(model).to(input_ids.device)
+    rows, logits, cache = prefill(model, input_ids, attention_mask)  # rows: original row of each live row
+    cache_arg = cache_argument(model)
     new: list[list[int]] = [[] for _ in rows]
     sequences, mask = input_ids[rows], attention_mask[rows]
     last = mask.sum(-1, keepdim=True) - 1
@@ -87,11 +87,11 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
             rows = [rows[k] for k in keep.tolist()]
         out = model(input_ids=token[:, None], attention_mask=mask, position_ids=last, use_cache=True,
                     **{cache_arg: cache})
-        logits, cache = out.logits[:, -1], _cache_of(out)
+        logits, cache = out.logits[:, -1], cache_of(out)
     return new
 
 
-def _prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[list[int], torch.Tensor, Any]:
+def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[list[int], torch.Tensor, Any]:
     """Prefill in groups of similar prompt length; returns the row order, last logits and one cache.
 
     The cache is the groups' caches left-padded to the batch width and stacked in that row order.
@@ -103,7 +103,7 @@ def _prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) 
     for group in groups if len(groups) > 1 else []:
         width = max(lengths[i] for i in group)
         parts.append(_prefill_rows(model, input_ids[group][:, -width:], attention_mask[group][:, -width:]))
-        if not _plain_layers(parts[0][1]):
+        if not plain_layers(parts[0][1]):
             break
     if not parts or len(parts) < len(groups):
         return list(range(len(lengths))), *_prefill_rows(model, input_ids, attention_mask)
@@ -117,11 +117,11 @@ def _prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) 
 def _prefill_rows(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
     positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                **_last_logits_only(model))
-    return out.logits[:, -1], _cache_of(out)
+                **last_logits_only(model))
+    return out.logits[:, -1], cache_of(out)
 
 
-def _plain_layers(cache: Any) -> bool:
+def plain_layers(cache: Any) -> bool:
     """A cache of full-attention layers holding (batch, heads, time, dim) keys and values."""
     from transformers.cache_utils import DynamicLayer
 

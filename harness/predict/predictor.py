@@ -12,13 +12,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from harness.kinds import ModelKind
 from harness.records import Prediction
 from harness.suites import Example, Suite
+
+DRAFT_TOKENS = 8  # the most drafted tokens a speculative decoding step verifies
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Predictor:
 
     model: Any
     tokenizer: Any
-    kind: str
+    kind: ModelKind
     device: str
     head: bool = False  # encoder with a trained classification / multiple-choice head
 
@@ -45,16 +48,63 @@ def build_prompt(suite: Suite, tokenizer: Any, example: Example) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_size: int) -> list[Prediction]:
+@dataclass
+class DecodingStats:
+    """What generation cost and where its output may differ from plain greedy decoding (summed over batches).
+
+    near_tie_rows: rows where an emitted token's top two logits were within the tie margin, so a
+    different kernel shape (speculative verification, another batch) may have flipped the argmax.
+    """
+
+    rows: int = 0
+    new_tokens: int = 0
+    forward_passes: int = 0
+    drafted: int = 0
+    accepted: int = 0
+    near_tie_rows: int = 0
+    near_tie_inputs: list[str] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+
+    def add(self, decoded: Any, prompts: Sequence[str]) -> None:
+        self.rows += len(decoded.tokens)
+        self.new_tokens += sum(len(t) for t in decoded.tokens)
+        self.forward_passes += decoded.forward_passes
+        self.drafted, self.accepted = self.drafted + decoded.drafted, self.accepted + decoded.accepted
+        self.near_tie_rows += len(decoded.near_tie_rows)
+        self.near_tie_inputs += [prompts[row] for row in decoded.near_tie_rows]
+
+
+def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_size: int,
+            max_memory_gb: float | None = None, stats: DecodingStats | None = None,
+            speculate: bool = True) -> list[Prediction]:
+    """Per-example predictions, in batches of at most `batch_size` rows that fit the memory budget."""
     if predictor.kind == "encoder":
         from harness.predict.encoder import predict_encoder
 
         return predict_encoder(predictor, suite, examples, batch_size)
+    from harness.predict.memory import budget_bytes, model_shape, rows_per_batch
+
     prompts = [build_prompt(suite, predictor.tokenizer, ex) for ex in examples]
+    lengths = _token_lengths(predictor.tokenizer, prompts)
+    budget, shape = budget_bytes(max_memory_gb, predictor.device), model_shape(predictor.model)
+    stats = stats if stats is not None else DecodingStats()
     if suite.kind == "generation":
-        return _guarded(examples, prompts, batch_size, lambda ex, pr: _generate_batch(predictor, suite, ex, pr))
-    return _guarded(examples, prompts, batch_size, lambda ex, pr: _choices_batch(predictor, suite, ex, pr),
-                    _token_lengths(predictor.tokenizer, prompts))
+        new = suite.config.generation.max_new_tokens
+
+        def fits(length: int) -> int:
+            return rows_per_batch(budget, shape, length, new, 1 + DRAFT_TOKENS, batch_size)
+
+        def run(batch: list[Example], texts: list[str]) -> list[Prediction]:
+            return _generate_batch(predictor, suite, batch, texts, stats, speculate)
+
+        return _guarded(examples, prompts, fits, run, lengths, stats)
+    longest_choice = 8  # tokens of a choice whose logits are read; choices are short
+
+    def fits_choices(length: int) -> int:
+        return rows_per_batch(budget, shape, length, longest_choice, longest_choice, batch_size)
+
+    return _guarded(examples, prompts, fits_choices, lambda ex, pr: _choices_batch(predictor, suite, ex, pr),
+                    lengths, stats)
 
 
 def _token_lengths(tokenizer: Any, prompts: list[str]) -> list[int]:
@@ -64,16 +114,18 @@ def _token_lengths(tokenizer: Any, prompts: list[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
 
 
-def _guarded(examples: list[Example], prompts: list[str], batch_size: int,
+def _guarded(examples: list[Example], prompts: list[str], fits: Callable[[int], int],
              run_batch: Callable[[list[Example], list[str]], list[Prediction]],
-             lengths: list[int] | None = None) -> list[Prediction]:
-    """Run batches, longest prompts first (by `lengths`, else characters); a failing batch is retried
-    example by example and failures are recorded, not raised."""
-    size = lengths if lengths is not None else [len(p) for p in prompts]
-    order = sorted(range(len(examples)), key=lambda i: -size[i])
+             lengths: list[int], stats: DecodingStats) -> list[Prediction]:
+    """Run batches, longest prompts first, each as large as `fits(its longest prompt)` allows; a failing
+    batch is retried example by example and failures are recorded, not raised."""
+    order = sorted(range(len(examples)), key=lambda i: -lengths[i])
     out: dict[int, Prediction] = {}
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    start = 0
+    while start < len(order):
+        idx = order[start : start + fits(lengths[order[start]])]
+        start += len(idx)
+        stats.batch_sizes.append(len(idx))
         try:
             preds = run_batch([examples[i] for i in idx], [prompts[i] for i in idx])
         except (RuntimeError, ValueError, IndexError) as exc:
@@ -144,11 +196,12 @@ def choice_logprobs(model: Any, pairs: list[list[tuple[list[int], list[int]]]], 
 # generation
 
 
-def _generate_batch(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str]):
+def _generate_batch(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
+                    stats: DecodingStats | None = None, speculate: bool = True):
     gen = suite.config.generation
     started = time.perf_counter()
     texts = generate(predictor.model, predictor.tokenizer, prompts, gen.max_new_tokens, gen.stop,
-                     predictor.device)
+                     predictor.device, stats, speculate)
     latency = (time.perf_counter() - started) / len(examples)
     return [Prediction(ex.id, p, _ref_text(ex), extract(t, gen.extract), latency_s=latency)
             for ex, p, t in zip(examples, prompts, texts, strict=True)]
@@ -156,19 +209,29 @@ def _generate_batch(predictor: Predictor, suite: Suite, examples: list[Example],
 
 @torch.no_grad()
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, stop: Sequence[str],
-             device: str) -> list[str]:
+             device: str, stats: DecodingStats | None = None, speculate: bool = True) -> list[str]:
     """Greedy decoding of a batch (left padded), cut at the first stop sequence.
 
-    Rows leave the batch as they finish (`harness.predict.greedy`); models whose generation config changes
-    the logits decode through `transformers`' `generate` (`generate_plain`), which gives the same text.
+    Rows leave the batch as they finish; with `speculate` (and a full-attention model) prompt-lookup
+    drafts are verified several tokens per forward pass (`harness.predict.speculative`), else one token
+    a pass (`harness.predict.greedy`). Models whose generation config changes the logits decode
+    through `transformers`' `generate` (`generate_plain`). All three give the same text.
     """
-    from harness.predict.greedy import greedy_new_tokens, supports
+    from harness.predict import greedy, speculative
 
-    if not supports(model):
+    if not greedy.supports(model):
         return generate_plain(model, tokenizer, prompts, max_new_tokens, stop, device)
     enc = _encode_left_padded(tokenizer, prompts, device)
-    new = greedy_new_tokens(model, tokenizer, enc["input_ids"], enc["attention_mask"], max_new_tokens, stop)
-    texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    if speculate and speculative.supports(model):
+        decoded = speculative.speculative_new_tokens(model, tokenizer, ids, mask, max_new_tokens, stop,
+                                                     draft_tokens=DRAFT_TOKENS)
+    else:
+        decoded = speculative.Decoded(greedy.greedy_new_tokens(model, tokenizer, ids, mask, max_new_tokens, stop))
+        decoded.forward_passes = max((len(t) for t in decoded.tokens), default=0)
+    if stats is not None:
+        stats.add(decoded, prompts)
+    texts = tokenizer.batch_decode(decoded.tokens, skip_special_tokens=True)
     return [cut_at_stop(t, stop) for t in texts]
 
 

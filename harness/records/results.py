@@ -7,6 +7,8 @@ from datetime import datetime
 
 import numpy as np
 
+from harness.kinds import ItemStatus, ModelKind, RunStatus, Variant
+
 
 @dataclass
 class RunRecord:
@@ -20,7 +22,7 @@ class RunRecord:
     git_dirty: bool | None
     versions_json: str
     command: str
-    status: str = "running"
+    status: RunStatus = "running"
     started_at: datetime = field(default_factory=datetime.now)
     finished_at: datetime | None = None
 
@@ -69,9 +71,9 @@ class ItemResult:
 
     run_id: str
     candidate: str
-    variant: str
+    variant: Variant
     suite: str
-    status: str  # done | not_applicable | failed
+    status: ItemStatus
     reason: str | None = None
     dataset_fingerprint: str | None = None
     predictions: list[Prediction] = field(default_factory=list)
@@ -86,7 +88,7 @@ class CandidateInfo:
     run_id: str
     candidate: str
     model_ref: str
-    kind: str
+    kind: ModelKind
     fingerprint: str
     total_params: int
 

@@ -1,13 +1,12 @@
-"""Typed records of human review: accounts, queues, items, grades, progress."""
+"""Typed records of human review: accounts, queues, items, grades, progress, the grading desk."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:  # records sit below review: only the annotation needs the rubric type
-    from harness.review.rubrics import Rubric
+from harness.records.rubric import Rubric
 
 ROLES = ("reviewer", "admin")
 MODES = ("single", "pairwise")
@@ -106,3 +105,14 @@ class Progress:
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 1.0
+
+
+@dataclass
+class Desk:
+    """What the grading page shows a reviewer, read (and their item claimed) in one transaction."""
+
+    queues: list[Queue]
+    queue: Queue | None
+    progress: Progress
+    skipped: int
+    item: ReviewItem | None

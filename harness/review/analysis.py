@@ -26,9 +26,7 @@ from harness.review.stats import (
     fleiss_kappa,
     krippendorff_alpha,
 )
-from harness.store import Store
-from harness.store import reviews as sql
-from harness.store.reviews import ReviewStore
+from harness.store import Store, reviews
 
 PAIR_CODE = {"first": 0.0, "tie": 1.0, "second": 2.0}  # ordinal: first better < tie < second better
 
@@ -38,7 +36,7 @@ def grades(store: Store, queue: Queue, criterion: str = OVERALL) -> pd.DataFrame
 
     value: the numeric grade (single mode) or PAIR_CODE of the canonical preference (pairwise).
     """
-    frame = ReviewStore(store).run(sql.grades_frame, queue.queue_id)
+    frame = reviews.grades_frame(store, queue.queue_id)
     frame["answer"] = [json.loads(a).get(criterion) for a in frame["answers_json"]]
     frame = frame[frame["answer"].notna()].copy()
     label_a = frame["candidate_a"] + ":" + frame["variant_a"]
@@ -70,8 +68,7 @@ def export_csv(store: Store, queue: Queue) -> str:
 
 def progress_tables(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per queue: items, complete, grades; per queue and reviewer: graded, skipped, last activity)."""
-    db = ReviewStore(store)
-    return db.run(sql.progress_frame), db.run(sql.reviewer_progress_frame)
+    return reviews.progress_frames(store)
 
 
 def _estimates(names: list[str], value, low, high, counts: list[int], column: str) -> pd.DataFrame:
@@ -182,12 +179,11 @@ def metric_correlations(store: Store, queues: list[Queue], frames: dict[str, pd.
     mode pairs the mean preference for the first candidate with the metric difference (first - second).
     """
     pooled: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
-    db = ReviewStore(store)
     for queue in queues:
         frame = frames.get(queue.queue_id)
         if frame is None or frame.empty:
             continue
-        values = metric_values(db.run(sql.example_stats, queue.run_id, queue.suite))
+        values = metric_values(reviews.example_stats(store, queue.run_id, queue.suite))
         if values.empty:
             continue
         lookup = values.assign(label=values["candidate"] + ":" + values["variant"]) \

@@ -5,7 +5,7 @@ salted scrypt hash that is replaced by an argon2id one at their next login. A pa
 `add-reviewer` or `reset-password` is one-time: it logs in only to choose a new password.
 
 Throttling: every attempt is counted as a failure *before* its password is checked, in one transaction
-(`sql.reserve_attempt`), and a success clears the count. So parallel guesses queue behind each other:
+(`harness.store.reviews.reserve_attempt`), and a success clears the count. So parallel guesses queue behind each other:
 after `FREE_FAILURES` attempts a name is locked for `BASE_DELAY_S * 2**(extra failures)` seconds (at most
 `MAX_DELAY_S`), and no more than `FREE_FAILURES` passwords are ever checked before the lock, however many
 arrive at once, in however many app processes. Unknown names are throttled the same way and cost the
@@ -18,20 +18,16 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import duckdb
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from harness.errors import HarnessError
 from harness.records.review import ROLES, Account
-from harness.store import Store
-from harness.store import reviews as sql
-from harness.store.reviews import ReviewStore
+from harness.store import Store, reviews
 
 FREE_FAILURES = 3
 BASE_DELAY_S = 2.0
@@ -83,7 +79,7 @@ def add_account(store: Store, name: str, role: str = "reviewer") -> str:
     if role not in ROLES:
         raise HarnessError(f"--role {role}: must be one of {', '.join(ROLES)}")
     password = new_password()
-    if not ReviewStore(store).run(sql.insert_account, name, role, b"", hash_password(password)):
+    if not reviews.insert_account(store, name, role, b"", hash_password(password)):
         raise HarnessError(f"reviewer '{name}' already exists; `harness review reset-password {name}` "
                            "gives them a new password")
     return password
@@ -92,30 +88,23 @@ def add_account(store: Store, name: str, role: str = "reviewer") -> str:
 def reset_password(store: Store, name: str) -> str:
     """A new one-time password; the account's open sessions end and a lockout is lifted."""
     password = new_password()
-
-    def reset(con) -> bool:
-        found = sql.set_password(con, name, b"", hash_password(password), True)
-        if found:
-            sql.record_success(con, name, datetime.now())
-        return found
-
-    if not store.transaction(reset):
+    if not reviews.reset_password(store, name, b"", hash_password(password), datetime.now()):
         raise HarnessError(f"reviewer '{name}' not found; `harness review reviewers` lists them")
     return password
 
 
 def remove_account(store: Store, name: str) -> None:
     """Remove an account; its open sessions end at once."""
-    if not ReviewStore(store).run(sql.delete_account, name):
+    if not reviews.delete_account(store, name):
         raise HarnessError(f"reviewer '{name}' not found; `harness review reviewers` lists them")
 
 
 def accounts(store: Store) -> list[Account]:
-    return ReviewStore(store).run(sql.accounts)
+    return reviews.accounts(store)
 
 
 def has_accounts(store: Store) -> bool:
-    return ReviewStore(store).run(sql.count_accounts) > 0
+    return reviews.count_accounts(store) > 0
 
 
 def decide_mode(store: Store) -> Literal["open", "accounts"]:
@@ -130,33 +119,21 @@ def lock_delay(failures: int) -> timedelta:
     return timedelta(seconds=min(BASE_DELAY_S * 2 ** (failures - FREE_FAILURES), MAX_DELAY_S))
 
 
-def _reserve(store: Store, name: str, now: datetime) -> tuple[bool, datetime | None]:
-    """sql.reserve_attempt, retried when two first attempts for a new name insert its row at once."""
-    for attempt in range(50):
-        try:
-            return ReviewStore(store).run(sql.reserve_attempt, name, now, lock_delay)
-        except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
-            if "duplicate key" not in str(exc).lower():
-                raise
-            time.sleep(0.005 * (attempt + 1))
-    raise HarnessError("the login service is overloaded; try again in a moment")
-
-
 def login(store: Store, name: str, password: str, now: datetime | None = None) -> LoginResult:
     """Check a name and password, honouring and updating the name's throttle."""
     now = now or datetime.now()
     name = (name or "").strip()[:64]
-    allowed, locked_until = _reserve(store, name, now)
+    allowed, locked_until = reviews.reserve_attempt(store, name, now, lock_delay)
     if not allowed:
         wait = (locked_until - now).total_seconds()
         return LoginResult(None, f"too many failed logins for this name; try again in {wait:.0f} s", wait)
-    found = ReviewStore(store).run(sql.credentials, name)
+    found = reviews.credentials(store, name)
     role, salt, digest, must_change = found if found else ("", b"", _DUMMY_HASH.encode(), False)
     matches = _verify(password or "", salt, digest)  # the same hashing work for unknown names
     if found and matches:
         if salt:  # a legacy scrypt hash: replace it with argon2id now that the password is known
-            ReviewStore(store).run(sql.set_password, name, b"", hash_password(password), must_change)
-        ReviewStore(store).run(sql.record_success, name, now)
+            reviews.set_password(store, name, b"", hash_password(password), must_change)
+        reviews.record_success(store, name, now)
         return LoginResult(Account(name, role), "logged in", must_change_password=must_change)
     wait = max(0.0, (locked_until - now).total_seconds()) if locked_until else 0.0
     extra = f"; locked for {wait:.0f} s" if wait else ""
@@ -182,20 +159,20 @@ def change_password(store: Store, name: str, old: str, new: str, confirm: str | 
     problem = check_new_password(new, new if confirm is None else confirm, old)
     if problem:
         return LoginResult(None, problem, must_change_password=result.must_change_password)
-    ReviewStore(store).run(sql.set_password, result.account.name, b"", hash_password(new), False)
+    reviews.set_password(store, result.account.name, b"", hash_password(new), False)
     return LoginResult(result.account, "password changed")
 
 
 def set_own_password(store: Store, name: str, new: str) -> Account:
     """Replace a password once the caller proved who they are (the login route's change token)."""
-    found = ReviewStore(store).run(sql.credentials, name)
+    found = reviews.credentials(store, name)
     if found is None:
         raise HarnessError(f"reviewer '{name}' not found")
-    ReviewStore(store).run(sql.set_password, name, b"", hash_password(new), False)
+    reviews.set_password(store, name, b"", hash_password(new), False)
     return Account(name, found[0])
 
 
 def current_account(store: Store, name: str) -> Account | None:
     """The account as stored now (None once removed)."""
-    found = ReviewStore(store).run(sql.credentials, name)
+    found = reviews.credentials(store, name)
     return Account(name, found[0]) if found else None

@@ -1,6 +1,6 @@
 """Review queues: building them from a run, handing items to reviewers, and taking their grades.
 
-Assignment is by claims with leases (SQL and the concurrency argument in harness.store.claims). A
+Assignment is by claims with leases (SQL and the concurrency argument in harness/store/claim_sql.py). A
 reviewer's next item is their live claim in the queue if they hold one (its lease renewed), else a new
 claim on the first item (by position) that they have not graded and that still has a free slot:
 fewer than `overlap` grades and other reviewers' live claims together. Items they skipped come after the
@@ -26,6 +26,7 @@ from harness.records.review import (
     STRATEGIES,
     Account,
     Candidate,
+    Desk,
     Grade,
     Progress,
     Queue,
@@ -35,9 +36,7 @@ from harness.records.review import (
 from harness.review.auth import check_name
 from harness.review.rubrics import Rubric
 from harness.review.sampling import disagreement_scores, metric_values, sample
-from harness.store import Store, claims
-from harness.store import reviews as sql
-from harness.store.reviews import ReviewStore
+from harness.store import Store, claims, reviews
 
 
 @dataclass
@@ -79,7 +78,7 @@ def _choose_candidates(available: list[Candidate], wanted: list[str], run_id: st
     return chosen
 
 
-def _check_request(req: QueueRequest, db: ReviewStore) -> None:
+def _check_request(req: QueueRequest, store: Store) -> None:
     if req.mode not in MODES:
         raise HarnessError(f"--mode {req.mode}: must be single or pairwise")
     if req.strategy not in STRATEGIES:
@@ -91,7 +90,7 @@ def _check_request(req: QueueRequest, db: ReviewStore) -> None:
         raise HarnessError("--sample and --overlap must be at least 1")
     if req.sample > 100_000:  # a queue is graded by people; a larger number is a typo, and overflows the store
         raise HarnessError(f"--sample {req.sample}: at most 100000 examples per queue; sample fewer")
-    known = {a.name for a in db.run(sql.accounts)}
+    known = {a.name for a in reviews.accounts(store)}
     for name in req.reviewers:
         if name not in known:
             raise HarnessError(f"--reviewers: '{name}' has no account; `harness review add-reviewer {name}` first")
@@ -104,7 +103,7 @@ def _check_request(req: QueueRequest, db: ReviewStore) -> None:
                            "or lower --overlap")
     if req.name is not None:
         check_name(req.name)
-        if db.run(sql.queue_exists, req.name):
+        if reviews.queue_exists(store, req.name):
             raise HarnessError(f"queue '{req.name}' already exists; choose another --name")
 
 
@@ -142,10 +141,9 @@ def _build_items(queue: Queue, outputs: pd.DataFrame, chosen: list[tuple[str, fl
 
 def create_queue(store: Store, req: QueueRequest) -> tuple[Queue, list[ReviewItem]]:
     """Sample a run's outputs into a new queue and store it (one transaction)."""
-    db = ReviewStore(store)
-    _check_request(req, db)
+    _check_request(req, store)
     run_id = store.resolve_run(req.run)
-    preds = db.run(sql.predictions, run_id, req.suite)
+    preds = reviews.predictions(store, run_id, req.suite)
     available = [Candidate(c, v) for c, v in preds[["candidate", "variant"]].drop_duplicates().itertuples(index=False)]
     candidates = _choose_candidates(available, req.candidates, run_id, req.suite)
     if req.mode == "pairwise" and len(candidates) < 2:
@@ -160,17 +158,17 @@ def create_queue(store: Store, req: QueueRequest) -> tuple[Queue, list[ReviewIte
     queue = Queue(queue_id, run_id, req.suite, req.mode, req.strategy, req.sample, req.overlap, req.blind,
                   req.rubric, candidates, list(req.reviewers), req.seed, req.created_by)
     rng = np.random.default_rng(req.seed)
-    chosen = sample(req.strategy, examples, req.sample, rng, **_sampling_inputs(db, queue, preds, examples))
+    chosen = sample(req.strategy, examples, req.sample, rng, **_sampling_inputs(store, queue, preds, examples))
     items = _build_items(queue, preds, chosen, rng)
-    db.run(sql.insert_queue, queue, items)
+    reviews.insert_queue(store, queue, items)
     return queue, items
 
 
-def _sampling_inputs(db: ReviewStore, queue: Queue, preds: pd.DataFrame, examples: list[str]) -> dict:
+def _sampling_inputs(store: Store, queue: Queue, preds: pd.DataFrame, examples: list[str]) -> dict:
     references = preds.drop_duplicates("example_id").set_index("example_id")["reference"]
     if queue.strategy == "random":
         return {"references": references}
-    values = metric_values(db.run(sql.example_stats, queue.run_id, queue.suite))
+    values = metric_values(reviews.example_stats(store, queue.run_id, queue.suite))
     values = values.assign(label=values["candidate"] + ":" + values["variant"])
     values = values[values["label"].isin(preds["label"].unique())]
     quality = None
@@ -185,7 +183,7 @@ def _sampling_inputs(db: ReviewStore, queue: Queue, preds: pd.DataFrame, example
 # reviewers at work ------------------------------------------------------------------------------------------
 def queues_for(store: Store, account: Account) -> list[Queue]:
     """Admins see every queue; a reviewer the queues open to them."""
-    return ReviewStore(store).run(sql.queues, None if account.role == "admin" else account.name)
+    return reviews.queues(store, None if account.role == "admin" else account.name)
 
 
 def get_queue(store: Store, queue_id: str, account: Account) -> Queue:
@@ -200,55 +198,22 @@ LEASE = timedelta(minutes=10)  # a claimed item stays its reviewer's this long a
 _now = datetime.now  # the clock of leases (tests move it)
 
 
-@dataclass
-class Desk:
-    """What the grading page shows a reviewer, read (and their item claimed) in one transaction."""
-
-    queues: list[Queue]
-    queue: Queue | None
-    progress: Progress
-    skipped: int
-    item: ReviewItem | None
-
-
 def desk(store: Store, account: Account, queue_id: str | None = None, last: str | None = None,
          prefer: str | None = None) -> Desk:
-    """The reviewer's queues, the chosen one (default: the newest), their progress and next item in it."""
-    def read(con) -> Desk:
-        queues = sql.queues(con, None if account.role == "admin" else account.name)
-        queue = next((q for q in queues if q.queue_id == queue_id), queues[0] if queues else None)
-        if queue is None:
-            return Desk(queues, None, Progress(0, 0), 0, None)
-        now, q, name, k = _now(), queue.queue_id, account.name, queue.overlap
-        item = _claim_next(con, queue, name, now, last, prefer)
-        remaining, skipped = claims.open_counts(con, q, name, k, now)
-        return Desk(queues, queue, Progress(sql.count_grades(con, q, name), remaining), skipped, item)
-
-    return ReviewStore(store).run_unique(read)
+    """The reviewer's queues, the chosen one (default: the newest), their progress and next item in it, read
+    (and the item claimed) in one transaction."""
+    return claims.desk(store, account, queue_id, last, prefer, _now, LEASE)
 
 
 def next_item(store: Store, queue: Queue, reviewer: str, last: str | None = None,
               prefer: str | None = None) -> ReviewItem | None:
     """The reviewer's claimed item, claimed now if need be (see the module docstring); None when nothing is
     left for them."""
-    return ReviewStore(store).run_unique(lambda con: _claim_next(con, queue, reviewer, _now(), last, prefer))
-
-
-def _claim_next(con, queue: Queue, reviewer: str, now: datetime, last: str | None,
-                prefer: str | None) -> ReviewItem | None:
-    """The item the reviewer holds a live claim on (its lease renewed), else a new claim on the first open one."""
-    for item in claims.open_items(con, queue.queue_id, reviewer, queue.overlap, now, last, prefer, limit=4):
-        if claims.hold(con, queue.queue_id, item.item_id, reviewer, queue.overlap, now, now + LEASE):
-            return item  # the first one: both read the same snapshot
-    return None
+    return claims.next_item(store, queue, reviewer, last, prefer, _now, LEASE)
 
 
 def progress(store: Store, queue: Queue, reviewer: str) -> Progress:
-    def read(con) -> Progress:
-        return Progress(sql.count_grades(con, queue.queue_id, reviewer),
-                        claims.open_counts(con, queue.queue_id, reviewer, queue.overlap, _now())[0])
-
-    return store.transaction(read)
+    return claims.progress(store, queue, reviewer, _now)
 
 
 def submit(store: Store, queue: Queue, item_id: str, reviewer: str, answers: dict[str, str],
@@ -260,7 +225,7 @@ def submit(store: Store, queue: Queue, item_id: str, reviewer: str, answers: dic
     if queue.rubric.comment == "none":
         comment = None
     grade = Grade(queue.queue_id, item_id, reviewer, dict(answers), (comment or "").strip() or None, elapsed_s)
-    return ReviewStore(store).run_unique(lambda con: claims.store_grade(con, grade, queue.overlap, _now()))
+    return claims.store_grade(store, grade, queue.overlap, _now)
 
 
 def submit_message(outcome: SubmitOutcome, queue: Queue) -> str:
@@ -276,36 +241,24 @@ def submit_message(outcome: SubmitOutcome, queue: Queue) -> str:
 
 def skip(store: Store, queue: Queue, item_id: str, reviewer: str) -> None:
     """Put the item at the end of the reviewer's list and give its slot back to the pool."""
-    def write(con) -> None:
-        sql.insert_skip(con, queue.queue_id, item_id, reviewer)
-        claims.release(con, queue.queue_id, reviewer, item_id)
-
-    store.transaction(write)
+    claims.skip(store, queue.queue_id, item_id, reviewer)
 
 
 def undo_last(store: Store, queue: Queue, reviewer: str) -> ReviewItem | None:
     """Delete the reviewer's latest grade in the queue and return its item, claimed for them to grade again."""
-    def undo(con) -> ReviewItem | None:
-        item_id = sql.delete_last_grade(con, queue.queue_id, reviewer)
-        if item_id is None:
-            return None
-        now = _now()
-        claims.hold(con, queue.queue_id, item_id, reviewer, queue.overlap, now, now + LEASE)
-        return sql.item(con, queue.queue_id, item_id)
-
-    return store.transaction(undo)
+    return claims.undo_last(store, queue, reviewer, _now, LEASE)
 
 
 def skipped_left(store: Store, queue: Queue, reviewer: str) -> int:
-    return store.transaction(lambda con: claims.open_counts(con, queue.queue_id, reviewer, queue.overlap, _now())[1])
+    return claims.skipped_left(store, queue, reviewer, _now)
 
 
 def assign(store: Store, queue_id: str, reviewers: list[str]) -> None:
     """Replace a queue's reviewer list (empty: open to every reviewer)."""
-    known = {a.name for a in ReviewStore(store).run(sql.accounts)}
+    known = {a.name for a in reviews.accounts(store)}
     missing = [r for r in reviewers if r not in known]
     if missing:
         raise HarnessError(f"--reviewers: no account for {', '.join(missing)}; add them with add-reviewer first")
-    if not ReviewStore(store).run(sql.queue_exists, queue_id):
+    if not reviews.queue_exists(store, queue_id):
         raise HarnessError(f"queue '{queue_id}' not found; `harness review queues` lists them")
-    ReviewStore(store).run(sql.set_queue_reviewers, queue_id, reviewers)
+    reviews.set_queue_reviewers(store, queue_id, reviewers)

@@ -16,9 +16,7 @@ from datetime import datetime, timedelta
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from harness.records.review import Account
-from harness.store import Store
-from harness.store import reviews as sql
-from harness.store.reviews import ReviewStore
+from harness.store import Store, reviews
 
 SESSION_TTL = timedelta(hours=12)
 COOKIE = "harness_session"
@@ -33,7 +31,7 @@ def server_secret(store: Store) -> bytes:
         return configured.encode("utf-8")
     key = str(store.path)
     if key not in _secrets:
-        _secrets[key] = ReviewStore(store).run(sql.app_secret, "session", secrets.token_bytes(32))
+        _secrets[key] = reviews.app_secret(store, "session", secrets.token_bytes(32))
     return _secrets[key]
 
 
@@ -49,7 +47,7 @@ def create_session(store: Store, account: Account, now: datetime | None = None) 
     """Open a session for a logged-in account; returns its token (for a cookie)."""
     now = now or datetime.now()
     session_id = secrets.token_urlsafe(32)
-    ReviewStore(store).run(sql.insert_session, _digest(session_id), account.name, now, now + SESSION_TTL)
+    reviews.insert_session(store, _digest(session_id), account.name, now, now + SESSION_TTL)
     return _serializer(store).dumps(session_id)
 
 
@@ -67,10 +65,10 @@ def session_account(store: Store, token: str | None, now: datetime | None = None
     session_id = _session_id(store, token)
     if session_id is None:
         return None
-    return ReviewStore(store).run(sql.session_account, _digest(session_id), now or datetime.now())
+    return reviews.session_account(store, _digest(session_id), now or datetime.now())
 
 
 def end_session(store: Store, token: str | None) -> None:
     session_id = _session_id(store, token)
     if session_id is not None:
-        ReviewStore(store).run(sql.delete_session, _digest(session_id))
+        reviews.delete_session(store, _digest(session_id))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
+from harness.metrics.stats import bootstrap_statistic
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -134,21 +136,12 @@ def _mm(games: np.ndarray, total: np.ndarray, p: np.ndarray, tol: float, max_ite
 # bootstrap and correlation --------------------------------------------------------------------------------------
 def bootstrap(n_units: int, statistic: Callable[[np.ndarray], np.ndarray], n_resamples: int = 1000,
               seed: int = 0, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Percentile intervals of a vector statistic of resampled units.
+    """Percentile intervals of a vector statistic of resampled units: `harness.metrics.stats.bootstrap_statistic`.
 
     statistic(indices) -> vector, for indices into the units (the identity gives the point estimate).
     Returns (value, low, high), each a vector; NaN resamples (a candidate absent from one) are ignored.
     """
-    value = np.asarray(statistic(np.arange(n_units)), dtype=float)
-    if n_units == 0 or n_resamples == 0:
-        return value, np.full_like(value, np.nan), np.full_like(value, np.nan)
-    rng = np.random.default_rng(seed)
-    draws = np.array([statistic(rng.integers(0, n_units, n_units)) for _ in range(n_resamples)], dtype=float)
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    with np.errstate(all="ignore"):
-        low = np.nanpercentile(draws, tail, axis=0)
-        high = np.nanpercentile(draws, 100.0 - tail, axis=0)
-    return value, low, high
+    return bootstrap_statistic(n_units, statistic, n_resamples, seed, confidence)
 
 
 def correlations(human: Sequence[float], machine: Sequence[float]) -> dict[str, float]:

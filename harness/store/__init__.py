@@ -15,7 +15,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.records import CandidateInfo, ItemResult, RunRecord, TrainingResult
 from harness.store import results
-from harness.store.connection import FOREVER, connect, default_path, retrying
+from harness.store.connection import FOREVER, connect, default_path, is_busy, retrying
 
 
 class Store:
@@ -30,7 +30,9 @@ class Store:
     def transaction(self, fn):
         """Run fn(connection) in one short transaction (waiting its turn while another process holds the file).
 
-        Modules under harness/store/ use this; nothing outside harness/store/ writes SQL.
+        Modules under harness/store/ use this; nothing outside harness/store/ writes SQL or holds a
+        connection: callers use the module functions per table family (harness/store/reviews.py, claims.py,
+        report_queries.py, gates.py) or the methods below, each one short transaction.
         """
         if self.timeout_s is None:
             return retrying(fn, self.path, create=self.create)
@@ -117,4 +119,4 @@ class Store:
         )
 
 
-__all__ = ["FOREVER", "Store", "connect", "default_path"]
+__all__ = ["FOREVER", "Store", "connect", "default_path", "is_busy"]

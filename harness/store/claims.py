@@ -1,133 +1,105 @@
-"""SQL of review assignment: claims with leases on a queue's items, and grades that keep to the overlap.
+"""Review assignment in the store: claims with leases on a queue's items, and grades that keep to the overlap.
 
-An item has `overlap` slots. A grade takes one for good; a claim takes one while it is live (until its
-`expires_at`). A reviewer holds at most one claim per queue (the primary key), and a claim that lapses frees
-its slot by itself: nothing has to clean it up.
+Every function takes a `Store` and is one short transaction; the ones that read and claim (desk, next_item,
+undo_last) or grade (store_grade) compose their statements here. The SQL, and the argument for exactness
+under concurrency, are in harness/store/claim_sql.py. Writes keyed by a primary key are run again when the
+same row arrives twice at the same moment (a double click, two tabs): the rerun sees the committed row.
 
-Exactness under concurrency: every transaction that takes a slot first bumps the item's `slot_turns`. DuckDB
-gives each transaction a snapshot; two that both read "one slot left" and insert *different* rows (two
-claims, two grades) would both commit. Two that update the *same row* conflict instead: the second fails
-with "Conflict on update" and Store.transaction runs it again on a fresh snapshot, where it sees the first.
-So, within one process (threads share one database instance) and across processes (the file lock lets one
-in at a time), an item never has more than `overlap` grades and live claims together. Freeing a slot
-(a skip, a lapse) needs no turn: a transaction that misses it only sees fewer free slots than there are.
+`clock` is the caller's clock of leases (read inside the transaction, so a retried one reads it again);
+a claim lasts `lease` after the page last showed it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
-import duckdb
+from harness.records.review import Account, Desk, Grade, Progress, Queue, ReviewItem, SubmitOutcome
+from harness.store import Store, review_sql
+from harness.store import claim_sql as sql
+from harness.store.connection import once_per_key
 
-from harness.errors import HarnessError
-from harness.records.review import Grade, ReviewItem, SubmitOutcome
-from harness.store.reviews import fetch_items, insert_grade
-
-_OPEN = """
-    WITH graded AS (
-        SELECT item_id, count(*) AS n, bool_or(reviewer = $reviewer) AS mine
-        FROM review_grades WHERE queue_id = $queue GROUP BY item_id),
-    held AS (
-        SELECT item_id, count(*) FILTER (WHERE reviewer <> $reviewer) AS n, bool_or(reviewer = $reviewer) AS mine
-        FROM review_claims WHERE queue_id = $queue AND expires_at > $now GROUP BY item_id),
-    open AS (
-        SELECT i.*, s.item_id IS NOT NULL AS skipped, coalesce(c.mine, false) AS mine
-        FROM review_items i
-        LEFT JOIN graded g ON g.item_id = i.item_id
-        LEFT JOIN held c ON c.item_id = i.item_id
-        LEFT JOIN (SELECT item_id FROM review_skips WHERE queue_id = $queue AND reviewer = $reviewer) s
-               ON s.item_id = i.item_id
-        WHERE i.queue_id = $queue AND NOT coalesce(g.mine, false)
-          AND (coalesce(c.mine, false) OR coalesce(g.n, 0) + coalesce(c.n, 0) < $overlap))"""  # open to $reviewer
+Clock = Callable[[], datetime]
+_UNIQUE_ATTEMPTS = 20
 
 
-@dataclass(frozen=True)
-class Slots:
-    """One item as one reviewer finds it: graded by them, claimed by them (live), slots others take."""
-
-    graded: bool
-    holds: bool
-    taken: int  # grades plus other reviewers' live claims
+def _unique(store: Store, fn):
+    return once_per_key(lambda: store.transaction(fn), _UNIQUE_ATTEMPTS, 0.01)
 
 
-def _params(queue_id: str, reviewer: str, overlap: int, now: datetime) -> dict:
-    return {"queue": queue_id, "reviewer": reviewer, "overlap": overlap, "now": now}
+def _claim_next(con, queue: Queue, reviewer: str, now: datetime, lease: timedelta, last: str | None,
+                prefer: str | None) -> ReviewItem | None:
+    """The item the reviewer holds a live claim on (its lease renewed), else a new claim on the first open one."""
+    for found in sql.open_items(con, queue.queue_id, reviewer, queue.overlap, now, last, prefer, limit=4):
+        if sql.hold(con, queue.queue_id, found.item_id, reviewer, queue.overlap, now, now + lease):
+            return found  # the first one: both read the same snapshot
+    return None
 
 
-def open_items(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int, now: datetime,
-               last: str | None, prefer: str | None, limit: int) -> list[ReviewItem]:
-    """The first `limit` items the reviewer may be given now, in order: the one they hold a live claim on,
-    `prefer`, then unskipped ones by position, then those they skipped, `last` (just skipped) at the end."""
-    sql = f"""{_OPEN} SELECT * FROM open
-              ORDER BY NOT mine, item_id <> $prefer, item_id = $last, skipped, position LIMIT $limit"""
-    params = {**_params(queue_id, reviewer, overlap, now), "prefer": prefer or "", "last": last or "",
-              "limit": limit}
-    return fetch_items(con.execute(sql, params))
+def desk(store: Store, account: Account, queue_id: str | None, last: str | None, prefer: str | None,
+         clock: Clock, lease: timedelta) -> Desk:
+    """The account's queues, the chosen one (default: the newest), their progress and next item in it."""
+    def read(con) -> Desk:
+        queues = review_sql.queues(con, None if account.role == "admin" else account.name)
+        queue = next((q for q in queues if q.queue_id == queue_id), queues[0] if queues else None)
+        if queue is None:
+            return Desk(queues, None, Progress(0, 0), 0, None)
+        now, q, name, k = clock(), queue.queue_id, account.name, queue.overlap
+        found = _claim_next(con, queue, name, now, lease, last, prefer)
+        remaining, skipped = sql.open_counts(con, q, name, k, now)
+        return Desk(queues, queue, Progress(review_sql.count_grades(con, q, name), remaining), skipped, found)
+
+    return _unique(store, read)
 
 
-def open_counts(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, overlap: int,
-                now: datetime) -> tuple[int, int]:
-    """(items the reviewer may be given now, their own claim included; how many of those they skipped)."""
-    sql = f"{_OPEN} SELECT count(*), count(*) FILTER (WHERE skipped) FROM open"
-    row = con.execute(sql, _params(queue_id, reviewer, overlap, now)).fetchone()
-    return int(row[0]), int(row[1])
+def next_item(store: Store, queue: Queue, reviewer: str, last: str | None, prefer: str | None, clock: Clock,
+              lease: timedelta) -> ReviewItem | None:
+    """The reviewer's claimed item, claimed now if need be; None when nothing is left for them."""
+    return _unique(store, lambda con: _claim_next(con, queue, reviewer, clock(), lease, last, prefer))
 
 
-def _take_turn(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str) -> bool:
-    """Write the item's row, so that a concurrent slot-taker of the same item conflicts; False: no such item."""
-    rows = con.execute("UPDATE review_items SET slot_turns = coalesce(slot_turns, 0) + 1 "
-                       "WHERE queue_id = ? AND item_id = ? RETURNING item_id", [queue_id, item_id]).fetchall()
-    return bool(rows)
-
-
-def _slots(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str, reviewer: str, now: datetime) -> Slots:
-    row = con.execute("""
-        SELECT EXISTS (SELECT 1 FROM review_grades WHERE queue_id = $queue AND item_id = $item
-                       AND reviewer = $reviewer),
-               EXISTS (SELECT 1 FROM review_claims WHERE queue_id = $queue AND item_id = $item
-                       AND reviewer = $reviewer AND expires_at > $now),
-               (SELECT count(*) FROM review_grades WHERE queue_id = $queue AND item_id = $item)
-               + (SELECT count(*) FROM review_claims WHERE queue_id = $queue AND item_id = $item
-                  AND reviewer <> $reviewer AND expires_at > $now)""",
-                      {"queue": queue_id, "item": item_id, "reviewer": reviewer, "now": now}).fetchone()
-    return Slots(bool(row[0]), bool(row[1]), int(row[2]))
-
-
-def hold(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str, reviewer: str, overlap: int, now: datetime,
+def hold(store: Store, queue_id: str, item_id: str, reviewer: str, overlap: int, now: datetime,
          expires_at: datetime) -> bool:
-    """Claim a slot of the item for the reviewer until `expires_at`, or renew their live claim on it; it
-    replaces any other claim of theirs in the queue. False when the item has no slot for them."""
-    if not _take_turn(con, queue_id, item_id):
-        return False
-    slots = _slots(con, queue_id, item_id, reviewer, now)
-    if slots.graded or not (slots.holds or slots.taken < overlap):
-        return False
-    con.execute("""INSERT INTO review_claims VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue_id, reviewer) DO UPDATE
-                   SET item_id = excluded.item_id, claimed_at = excluded.claimed_at,
-                       expires_at = excluded.expires_at""",
-                [queue_id, reviewer, item_id, now, expires_at])
-    return True
+    """Claim a slot of the item for the reviewer until `expires_at` (claim_sql.hold); False: no slot for them."""
+    return store.transaction(lambda con: sql.hold(con, queue_id, item_id, reviewer, overlap, now, expires_at))
 
 
-def release(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, item_id: str) -> None:
-    """Give the reviewer's claim on this item (live or lapsed) back to the pool."""
-    con.execute("DELETE FROM review_claims WHERE queue_id = ? AND reviewer = ? AND item_id = ?",
-                [queue_id, reviewer, item_id])
+def progress(store: Store, queue: Queue, reviewer: str, clock: Clock) -> Progress:
+    """Grades the reviewer gave in the queue and items still open to them, from one snapshot."""
+    def read(con) -> Progress:
+        return Progress(review_sql.count_grades(con, queue.queue_id, reviewer),
+                        sql.open_counts(con, queue.queue_id, reviewer, queue.overlap, clock())[0])
+
+    return store.transaction(read)
 
 
-def store_grade(con: duckdb.DuckDBPyConnection, grade: Grade, overlap: int, now: datetime) -> SubmitOutcome:
-    """Store a grade if the reviewer holds a live claim on the item or a slot is still free ("stored");
-    "duplicate" if they graded it already (the first grade stays); "full" when every slot is taken."""
-    if not _take_turn(con, grade.queue_id, grade.item_id):
-        raise HarnessError(f"item {grade.item_id} is not in queue {grade.queue_id}")
-    slots = _slots(con, grade.queue_id, grade.item_id, grade.reviewer, now)
-    if slots.graded:
-        return "duplicate"
-    if not slots.holds and slots.taken >= overlap:
-        return "full"
-    if not insert_grade(con, grade):
-        return "duplicate"
-    release(con, grade.queue_id, grade.reviewer, grade.item_id)
-    return "stored"
+def skipped_left(store: Store, queue: Queue, reviewer: str, clock: Clock) -> int:
+    """How many of the items open to the reviewer they skipped."""
+    return store.transaction(lambda con: sql.open_counts(con, queue.queue_id, reviewer, queue.overlap, clock())[1])
 
+
+def store_grade(store: Store, grade: Grade, overlap: int, clock: Clock) -> SubmitOutcome:
+    """Store a grade if its slot allows it (claim_sql.store_grade): "stored", "duplicate" or "full"."""
+    return _unique(store, lambda con: sql.store_grade(con, grade, overlap, clock()))
+
+
+def skip(store: Store, queue_id: str, item_id: str, reviewer: str) -> None:
+    """Put the item at the end of the reviewer's list and give its slot back to the pool, in one transaction."""
+    def write(con) -> None:
+        review_sql.insert_skip(con, queue_id, item_id, reviewer)
+        sql.release(con, queue_id, reviewer, item_id)
+
+    store.transaction(write)
+
+
+def undo_last(store: Store, queue: Queue, reviewer: str, clock: Clock, lease: timedelta) -> ReviewItem | None:
+    """Delete the reviewer's latest grade in the queue and return its item, claimed for them again."""
+    def undo(con) -> ReviewItem | None:
+        item_id = review_sql.delete_last_grade(con, queue.queue_id, reviewer)
+        if item_id is None:
+            return None
+        now = clock()
+        sql.hold(con, queue.queue_id, item_id, reviewer, queue.overlap, now, now + lease)
+        return review_sql.item(con, queue.queue_id, item_id)
+
+    return store.transaction(undo)

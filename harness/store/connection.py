@@ -60,6 +60,38 @@ def _is_lock_error(exc: Exception) -> bool:
     return bool(_LOCK_WORDS.search(str(exc).lower()))  # "lock" as a word: "block" is not a lock error
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Whether an error from a store call means another process holds the store (try again shortly).
+
+    Callers outside harness/store/ ask this instead of handling DuckDB's error types themselves.
+    """
+    if not isinstance(exc, HarnessError | duckdb.Error):
+        return False
+    text = str(exc).lower()
+    return "lock" in text or "conflict" in text or "being used by another process" in text
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    """A commit DuckDB refused because the same primary key arrived twice at the same moment."""
+    return isinstance(exc, duckdb.ConstraintException | duckdb.TransactionException) and \
+        "duplicate key" in str(exc).lower()
+
+
+def once_per_key(fn: Callable[[], T], attempts: int, pause_s: float, exhausted: str | None = None) -> T:
+    """fn(), run again (after attempt * pause_s) while a duplicate key refuses its commit: the rerun sees the
+    committed row. When every attempt was refused: HarnessError(exhausted), or the last error itself."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            if attempt == attempts - 1 and exhausted is None:
+                raise
+            time.sleep(pause_s * (attempt + 1))
+    raise HarnessError(exhausted or "the store refused the same row too often; try again in a moment")
+
+
 def _identity(path: Path) -> tuple[str, int, int] | None:
     try:
         info = path.stat()

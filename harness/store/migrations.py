@@ -41,6 +41,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         n_validation BIGINT, n_test BIGINT);
     CREATE TABLE tags (name VARCHAR PRIMARY KEY, run_id VARCHAR, created_at TIMESTAMP);
     """),
+    (2, """
+    CREATE TABLE gate_decisions (
+        id VARCHAR PRIMARY KEY, created_at TIMESTAMP, baseline VARCHAR, baseline_run_id VARCHAR,
+        candidate VARCHAR, candidate_run_id VARCHAR, rules_hash VARCHAR, verdict VARCHAR, exit_code INTEGER,
+        n_checks INTEGER, n_failed INTEGER, n_warned INTEGER, n_not_comparable INTEGER, checks_json VARCHAR);
+    """),
     (3, """
     CREATE TABLE reviewers (
         name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, salt BLOB NOT NULL, password_hash BLOB NOT NULL,
@@ -63,11 +69,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         queue_id VARCHAR, item_id VARCHAR, reviewer VARCHAR, created_at TIMESTAMP,
         PRIMARY KEY (queue_id, item_id, reviewer));
     """),
-    (2, """
-    CREATE TABLE gate_decisions (
-        id VARCHAR PRIMARY KEY, created_at TIMESTAMP, baseline VARCHAR, baseline_run_id VARCHAR,
-        candidate VARCHAR, candidate_run_id VARCHAR, rules_hash VARCHAR, verdict VARCHAR, exit_code INTEGER,
-        n_checks INTEGER, n_failed INTEGER, n_warned INTEGER, n_not_comparable INTEGER, checks_json VARCHAR);
+    (4, """
+    CREATE TABLE review_claims (
+        queue_id VARCHAR, reviewer VARCHAR, item_id VARCHAR NOT NULL, claimed_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL, PRIMARY KEY (queue_id, reviewer));
+    ALTER TABLE review_items ADD COLUMN slot_turns BIGINT DEFAULT 0;
     """),
     (5, """
     CREATE TABLE review_sessions (
@@ -75,12 +81,6 @@ MIGRATIONS: list[tuple[int, str]] = [
         expires_at TIMESTAMP NOT NULL);
     CREATE TABLE app_secrets (name VARCHAR PRIMARY KEY, value BLOB NOT NULL, created_at TIMESTAMP);
     ALTER TABLE reviewers ADD COLUMN must_change_password BOOLEAN DEFAULT false;
-    """),
-    (4, """
-    CREATE TABLE review_claims (
-        queue_id VARCHAR, reviewer VARCHAR, item_id VARCHAR NOT NULL, claimed_at TIMESTAMP NOT NULL,
-        expires_at TIMESTAMP NOT NULL, PRIMARY KEY (queue_id, reviewer));
-    ALTER TABLE review_items ADD COLUMN slot_turns BIGINT DEFAULT 0;
     """),
     (6, """
     CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);

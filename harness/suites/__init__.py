@@ -1,4 +1,5 @@
-"""Suites: the suite file (suite), its data (data) and the built-in suites (builtin/).
+"""Suites: the suite file (suite), its data (data), where references lead (sources) and the built-in suites
+(builtin/).
 
 The package's face: `from harness.suites import NAME` gives the names of
 `harness.suites.suite`, loaded on first use, so that importing one submodule of the family never
@@ -20,9 +21,13 @@ __all__ = [
     "check_template",
     "find_suite",
     "label_index",
+    "label_summary",
     "load_suite",
+    "references",
+    "register_suite_source",
     "render",
     "render_samples",
+    "suite_sources",
     "validate_suite",
 ]
 

@@ -15,42 +15,58 @@ from harness.files import decode_utf8, require_file
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 
 
+Places = dict[str, list[str]]  # per split, where each row is: "FILE:LINE" (JSONL, CSV) or "FILE row N"
+
+
 def load_rows(config: SuiteConfig, suite_path: Path) -> dict[str, list[dict]]:
     """Rows per split; a single `source` is split 70/15/15 with a seeded shuffle."""
+    return load_rows_with_places(config, suite_path)[0]
+
+
+def load_rows_with_places(config: SuiteConfig, suite_path: Path) -> tuple[dict[str, list[dict]], Places]:
+    """Rows per split and, beside them, each row's place in its file (its own line number, whatever the shuffle)."""
     data = config.data
     id_field = config.fields.get("id", "id")
     if data.hf_dataset:
         rows = _hf_rows(data.hf_dataset, data.hf_config, suite_path)
+        where = {split: f"{suite_path}: data.hf_dataset '{data.hf_dataset}' ({split} split)" for split in rows}
         for split, split_rows_ in rows.items():
-            _check_unique_ids(split_rows_, list(range(1, len(split_rows_) + 1)), "row", id_field,
-                              f"{suite_path}: data.hf_dataset '{data.hf_dataset}' ({split} split)")
-        return rows
+            _check_unique_ids(split_rows_, list(range(1, len(split_rows_) + 1)), "row", str(id_field), where[split])
+        return rows, {split: [f"{where[split]} row {n}" for n in range(1, len(r) + 1)] for split, r in rows.items()}
     base = suite_path.parent
     if data.source:
-        return split_rows(read_table(base / data.source, id_field), data.split_seed)
-    rows = {}
+        rows, places = read_table_with_places(base / data.source, str(id_field))
+        order = split_order(len(rows), data.split_seed)
+        return ({split: [rows[i] for i in idx] for split, idx in order.items()},
+                {split: [places[i] for i in idx] for split, idx in order.items()})
+    out, out_places = {}, {}
     for split in ("train", "validation", "test"):
         name = getattr(data, split)
         if name:
-            rows[split] = read_table(base / name, id_field)
-    return rows
+            out[split], out_places[split] = read_table_with_places(base / name, str(id_field))
+    return out, out_places
+
+
+def split_order(n: int, seed: int) -> dict[str, list[int]]:
+    """The positions (in the file) of each split's rows: a seeded shuffle cut 70/15/15."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_train = int(round(n * SPLIT_FRACTIONS[0]))
+    n_val = int(round(n * SPLIT_FRACTIONS[1]))
+    return {"train": order[:n_train], "validation": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
 
 
 def split_rows(rows: list[dict], seed: int) -> dict[str, list[dict]]:
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    n_train = int(round(len(rows) * SPLIT_FRACTIONS[0]))
-    n_val = int(round(len(rows) * SPLIT_FRACTIONS[1]))
-    pick = lambda idx: [rows[i] for i in idx]  # noqa: E731
-    return {
-        "train": pick(order[:n_train]),
-        "validation": pick(order[n_train : n_train + n_val]),
-        "test": pick(order[n_train + n_val :]),
-    }
+    return {split: [rows[i] for i in idx] for split, idx in split_order(len(rows), seed).items()}
 
 
 def read_table(path: Path, id_field: str = "id") -> list[dict]:
     """The rows of a data file; example ids (in `id_field`) must be unique within the file."""
+    return read_table_with_places(path, id_field)[0]
+
+
+def read_table_with_places(path: Path, id_field: str = "id") -> tuple[list[dict], list[str]]:
+    """The rows of a data file and where each is (`FILE:LINE`, or `FILE row N` for Parquet)."""
     require_file(path, "data file", "check the suite's 'data' paths")
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
@@ -63,7 +79,7 @@ def read_table(path: Path, id_field: str = "id") -> list[dict]:
     else:
         raise HarnessError(f"{path}: unsupported data format '{suffix}'; use .jsonl, .csv or .parquet")
     _check_unique_ids(rows, numbers, unit, id_field, str(path))
-    return rows
+    return rows, [f"{path}:{n}" if unit == "line" else f"{path} row {n}" for n in numbers]
 
 
 def _check_unique_ids(rows: list[dict], numbers: list[int], unit: str, id_field: str, where: str) -> None:

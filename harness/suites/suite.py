@@ -22,9 +22,17 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from harness.config import SuiteConfig, load_suite_config
 from harness.errors import HarnessError
+from harness.kinds import SuiteKind
+from harness.suites.labels import label_index
+from harness.suites.sources import (  # noqa: F401 - re-exported: the package's face is this module
+    BUILTIN_DIR,
+    builtin_names,
+    find_suite,
+    register_suite_source,
+    suite_sources,
+)
 from harness.yamlfile import key_line
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 SPLITS = ("train", "validation", "test")
 # Suites are shared and downloaded: their templates are data. The sandbox refuses Python internals
 # (attributes starting with "_", functions' globals) and never changes the values it is given.
@@ -56,19 +64,22 @@ class Suite:
     config: SuiteConfig
     path: Path
     rows: dict[str, list[dict]]
+    places: dict[str, list[str]] = field(default_factory=dict)  # per split, each row's "FILE:LINE"
 
     @property
     def name(self) -> str:
         return self.config.name
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> SuiteKind:
         return self.config.kind
 
     @cached_property
     def fingerprint(self) -> str:
         """Content hash of the data and of everything in the config that changes the examples."""
-        digest = hashlib.sha256(self.config.model_dump_json(exclude={"description"}).encode())
+        digest = hashlib.sha256(self.config.model_dump_json(exclude={"description", "checks"}).encode())
+        if self.config.label_values != list(self.config.labels or []):
+            digest.update(json.dumps(self.config.label_values).encode())
         for split in SPLITS:
             for row in self.rows.get(split, []):
                 digest.update(json.dumps(row, sort_keys=True, default=str).encode())
@@ -80,6 +91,13 @@ class Suite:
             rows = rows[:limit]
         shots = self._shots()
         return [self._example(row, i, split, shots) for i, row in enumerate(rows)]
+
+    def where(self, split: str, index: int) -> str:
+        """Where a row is, for errors: the suite, the split's row and the row's place in its data file
+        (`FILE:LINE`, the file's own line whatever the split's shuffle)."""
+        places = self.places.get(split) or []
+        place = f" ({places[index]})" if index < len(places) else ""
+        return f"{self.path}: {split} split, row {index + 1}{place}"
 
     def has_split(self, split: str) -> bool:
         return bool(self.rows.get(split))
@@ -94,7 +112,7 @@ class Suite:
         return random.Random(fs.seed).sample(pool, fs.k)
 
     def _example(self, row: dict, index: int, split: str, shots: list[dict]) -> Example:
-        choices, answer, reference = self._targets(row)
+        choices, answer, reference = self._targets(row, self.where(split, index))
         prompt = render(self.config.template, row, self.path)
         if shots:
             demos = [self._demo(s) for s in shots]
@@ -105,7 +123,7 @@ class Suite:
     def _demo(self, row: dict) -> str:
         """A few-shot demonstration: the prompt and its answer, spaced as fine-tuning spaces it."""
         prompt = render(self.config.template, row, self.path)
-        choices, answer, reference = self._targets(row)
+        choices, answer, reference = self._targets(row, f"{self.path}: a few-shot row")
         if answer is not None:
             return prompt + self.continuation(choices[answer])
         text = reference if isinstance(reference, str) else reference[0]
@@ -115,33 +133,29 @@ class Suite:
         """The text scored (or learned) after the prompt for one label or choice."""
         return render(self.config.choice_template, {"choice": choice}, self.path, "choice_template")
 
-    def _targets(self, row: dict) -> tuple[list[str], int | None, str | list[str]]:
+    def _targets(self, row: dict, where: str) -> tuple[list[str], int | None, str | list[str]]:
         cfg, f = self.config, self.config.fields
         if cfg.kind == "classification":
-            answer = label_index(row[f["label"]], cfg.labels or [], self.path, f["label"])
-            return list(cfg.labels or []), answer, (cfg.labels or [])[answer]
+            names = list(cfg.labels or [])
+            answer = label_index(row[f["label"]], names, where, str(f["label"]), cfg.label_values)
+            return names, answer, names[answer]
         if cfg.kind == "multiple_choice":
             choices = [str(c) for c in row[f["choices"]]]
-            answer = label_index(row[f["answer"]], choices, self.path, f["answer"])
+            answer = label_index(row[f["answer"]], choices, where, str(f["answer"]))
             return choices, answer, choices[answer]
-        ref = row[f["reference"]]
-        return [], None, [str(r) for r in ref] if isinstance(ref, list) else str(ref)
+        return [], None, references(row, f["reference"], where)
 
 
-def label_index(value: Any, labels: list[str], path: Path, field_name: str) -> int:
-    """A label given as an index or as one of the names, checked against the label set."""
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int) and 0 <= value < len(labels):
-        return value
-    if isinstance(value, str):
-        if value in labels:
-            return labels.index(value)
-        if value.isdigit() and int(value) < len(labels):
-            return int(value)
-    raise HarnessError(
-        f"{path}: field '{field_name}': value {value!r} is outside the label set {labels}; fix the data or 'labels'"
-    )
+def references(row: dict, columns: str | list[str], where: str) -> str | list[str]:
+    """One reference (a column), or several: a list of columns or a list-valued column; null ones are skipped."""
+    if isinstance(columns, str) and not isinstance(row[columns], list):
+        return str(row[columns])
+    values = row[columns] if isinstance(columns, str) else [row[c] for c in columns]
+    refs = [str(v) for v in values if v is not None]
+    if not refs:
+        raise HarnessError(f"{where}: field '{columns}': no reference (every value is null or the list is empty); "
+                           "give each row at least one reference")
+    return refs
 
 
 @functools.lru_cache(maxsize=64)
@@ -187,34 +201,14 @@ def _one_line(exc: object) -> str:
     return " ".join(str(exc).split()).rstrip(".")
 
 
-def find_suite(name_or_path: str, base: Path | None = None) -> Path:
-    """A suite reference is a built-in name (harness/suites/builtin/NAME.yaml) or a path to a YAML file."""
-    candidates = [Path(name_or_path)]
-    if base is not None:
-        candidates.insert(0, base / name_or_path)
-    candidates.append(BUILTIN_DIR / f"{name_or_path}.yaml")
-    for path in candidates:
-        if path.is_file():
-            return path
-    for path in candidates[:-1]:
-        if path.is_dir():
-            raise HarnessError(f"suite '{name_or_path}': {path} is a directory, not a suite file; "
-                               "give the suite's YAML file")
-    known = ", ".join(builtin_names())
-    raise HarnessError(f"suite '{name_or_path}': not a built-in suite ({known}) nor a file")
-
-
-def builtin_names() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
-
-
 def load_suite(name_or_path: str, base: Path | None = None) -> Suite:
-    from harness.suites.data import load_rows
+    """A suite by reference (a file, a built-in name or `SCHEME:...` of a suite source), loaded and validated."""
+    from harness.suites.data import load_rows_with_places
 
     path = find_suite(name_or_path, base)
     config = load_suite_config(path)
-    rows = load_rows(config, path)
-    suite = Suite(config, path, rows)
+    rows, places = load_rows_with_places(config, path)
+    suite = Suite(config, path, rows, places)
     validate_suite(suite)
     return suite
 
@@ -228,23 +222,58 @@ def validate_suite(suite: Suite) -> None:
         raise HarnessError(f"{path}: data: the test split is empty")
     if cfg.few_shot.k and not suite.has_split("train"):
         raise HarnessError(f"{path}: few_shot: k={cfg.few_shot.k} needs a non-empty train split")
-    wanted = {v for k, v in cfg.fields.items() if k != "id"} | check_template(cfg.template, path)
+    wanted = _columns(cfg.fields) | check_template(cfg.template, path)
     check_template(cfg.choice_template, path, "choice_template")
     for split, rows in suite.rows.items():
-        for number, row in enumerate(rows, start=1):
+        for index, row in enumerate(rows):
             missing = sorted(wanted - set(row))
             if missing:
-                raise HarnessError(
-                    f"{path}: {split} split, row {number}: field(s) {', '.join(missing)} missing (columns: "
-                    f"{', '.join(sorted(row))}); fix 'fields', the template or the data"
-                )
-            suite._targets(row)
+                raise HarnessError(f"{suite.where(split, index)}: field(s) {', '.join(missing)} missing (columns: "
+                                   f"{', '.join(sorted(row))}); fix 'fields', the template or the data"
+                                   f"{_list_hint(missing, row)}")
+            suite._targets(row, suite.where(split, index))
     for number, ref in enumerate(cfg.metrics):
         try:
             get_metric(ref.name, **ref.options)
         except HarnessError as exc:
             raise HarnessError(f"{path}: metrics[{number}]: {exc}") from None
     render_samples(suite)
+
+
+def _columns(fields: dict[str, str | list[str]]) -> set[str]:
+    out: set[str] = set()
+    for role, column in fields.items():
+        if role != "id":
+            out |= set(column) if isinstance(column, list) else {column}
+    return out
+
+
+def _list_hint(missing: list[str], row: dict) -> str:
+    """`reference: a, b` is one column named "a, b": say how to name several."""
+    for name in missing:
+        parts = [p.strip() for p in name.split(",")]
+        if len(parts) > 1 and all(p in row for p in parts):
+            return f"; to name several columns give a list: [{', '.join(parts)}]"
+    return ""
+
+
+def label_summary(suite: Suite) -> list[str]:
+    """Per split, how many rows carry each label (classification suites; empty for others)."""
+    from harness.suites.labels import label_counts
+
+    cfg = suite.config
+    if cfg.kind != "classification":
+        return []
+    column = str(cfg.fields["label"])
+    names = list(cfg.labels or [])
+    out = []
+    for split in SPLITS:
+        rows = suite.rows.get(split) or []
+        if rows:
+            places = [suite.where(split, i) for i in range(len(rows))]
+            counts = label_counts(rows, column, names, cfg.label_values, places)
+            out.append(f"{split}: " + ", ".join(f"{name} {counts[name]}" for name in names))
+    return out
 
 
 def render_samples(suite: Suite) -> None:

@@ -1,4 +1,4 @@
-"""Gate history page: layout only (reports.gates reads the gate module's history)."""
+"""Gate history page: layout only (reports.gates reads the stored decisions)."""
 
 import streamlit as st
 
@@ -9,9 +9,6 @@ from reports.gates import decision_checks, decisions, gate_history_frame
 def render(store) -> None:
     st.title("Gate history")
     history = gate_history_frame(store)
-    if history is None:
-        st.info("No gate history: the gate module (`harness gate`) is not installed in this build.")
-        return
     if history.empty:
         st.info("No gate has run against this store yet. `harness gate ...` in CI records each verdict here.")
         return

@@ -1,0 +1,263 @@
+"""Greedy decoding with prompt-lookup speculation: fewer forward passes, the same tokens.
+
+Summaries, extractions and translations copy much of their input. Each step drafts a row's next
+tokens by finding the row's last `ngram` tokens earlier in its prompt-plus-output and proposing the
+tokens that followed them there (prompt lookup, no draft model). One forward pass feeds the row's
+pending token and its drafts; the model's argmax at each position says what plain greedy decoding
+would have chosen next, so the longest prefix of drafts that equals those argmaxes is accepted,
+plus the model's own token after it. Every emitted token is an argmax of the model given exactly the
+tokens before it, so the output is plain greedy's except where floating-point noise (a different
+kernel shape) flips an argmax between two near-equal logits; such near ties are counted per row
+(`Decoded.near_tie_rows`).
+
+Rows accept different numbers of drafts. The cache keeps one write offset for the whole batch: a
+row's rejected drafts stay as masked slots (attention mask 0) and are squeezed out when they grow
+to a large share of the cache (`InPlaceLayer.gather`). The key-value cache is preallocated and
+written in place (`InPlaceLayer`) instead of being concatenated, that is copied whole, at every
+step. The width of a step (how many drafts to verify) comes from a cost model: padded tokens plus
+a fixed cost per forward pass, against the tokens expected from the acceptance rate seen so far.
+
+End-of-sequence tokens, stop sequences (harness.predict.stopping) and max_new_tokens end a row at
+exactly the token where plain greedy decoding (harness.predict.greedy) ends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers.cache_utils import DynamicLayer
+
+from harness.predict.choices import cache_argument
+from harness.predict.greedy import eos_ids, plain_layers, prefill
+from harness.predict.stopping import should_stop
+
+TIE_MARGIN = {torch.float32: 1e-3, torch.float64: 1e-6}  # logits gap under which an argmax may flip
+HALF_TIE_MARGIN = 0.1  # float16 / bfloat16
+
+
+@dataclass
+class Decoded:
+    """What one batch decoded: new tokens per row, forward passes spent, rows with a near tie."""
+
+    tokens: list[list[int]]
+    forward_passes: int = 0
+    drafted: int = 0
+    accepted: int = 0
+    near_tie_rows: list[int] = field(default_factory=list)
+    tie_margin: float = 1e-3
+
+
+def lookup_draft(context: Sequence[int], ngram: int, k: int) -> list[int]:
+    """Up to k tokens that followed the latest earlier occurrence of the context's last n tokens.
+
+    Tries n = ngram, ngram - 1, ..., 1 and returns the first non-empty draft.
+    """
+    if k <= 0:
+        return []
+    for n in range(min(ngram, len(context) - 1), 0, -1):
+        tail = list(context[-n:])
+        for start in range(len(context) - n - 1, -1, -1):
+            if list(context[start:start + n]) == tail:
+                return list(context[start + n:start + n + k])
+    return []
+
+
+class InPlaceLayer(DynamicLayer):
+    """A key-value layer in a preallocated buffer: `update` writes the new states into it in place.
+
+    The buffer grows by doubling when full (rare); rows are selected or compacted on demand.
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
+        super().__init__()
+        self.is_initialized, self.device = True, keys.device
+        self.length = keys.shape[-2]
+        self._k = self._buffer(keys, max(capacity, self.length))
+        self._v = self._buffer(values, max(capacity, self.length))
+        self._views()
+
+    @staticmethod
+    def _buffer(states: torch.Tensor, capacity: int) -> torch.Tensor:
+        buf = states.new_zeros((*states.shape[:-2], capacity, states.shape[-1]))
+        buf[..., : states.shape[-2], :] = states
+        return buf
+
+    def _views(self) -> None:
+        self.keys, self.values = self._k[..., : self.length, :], self._v[..., : self.length, :]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        end = self.length + key_states.shape[-2]
+        if end > self._k.shape[-2]:
+            self._k = self._buffer(self.keys, 2 * end)
+            self._v = self._buffer(self.values, 2 * end)
+        self._k[..., self.length:end, :] = key_states
+        self._v[..., self.length:end, :] = value_states
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._k, self._v = self._k[indices], self._v[indices]
+        self._views()
+
+    def gather(self, index: torch.Tensor) -> None:
+        """Keep, per row, the slots `index[row]` (rows x new length), in that order, at the front."""
+        width = index.shape[1]
+        for name in ("_k", "_v"):
+            buf = getattr(self, name)
+            take = index[:, None, :, None].expand(buf.shape[0], buf.shape[1], width, buf.shape[-1])
+            buf[..., :width, :] = torch.gather(buf[..., : self.length, :], 2, take)
+        self.length = width
+        self._views()
+
+
+def tie_margin(dtype: torch.dtype) -> float:
+    """The logit gap under which the model's dtype may flip an argmax between two kernel shapes."""
+    return TIE_MARGIN.get(dtype, HALF_TIE_MARGIN)
+
+
+def supports(model: Any) -> bool:
+    """Full attention in every layer: a masked (rejected) slot then changes nothing, as no window counts it."""
+    config = model.config
+    if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
+        return False
+    return all(kind == "full_attention" for kind in getattr(config, "layer_types", None) or [])
+
+
+@dataclass
+class _Batch:
+    """The live rows of the loop and their cache-side state (one entry per live row)."""
+
+    rows: list[int]
+    cache: Any
+    mask: torch.Tensor  # (live, cache length): 1 where the slot holds a real token
+    filled: torch.Tensor  # (live,): real tokens in the cache = next position id
+
+    def keep(self, keep: list[int]) -> None:
+        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        for layer in self.cache.layers:
+            layer.batch_select_indices(index)
+        self.rows = [self.rows[k] for k in keep]
+        self.mask, self.filled = self.mask[index], self.filled[index]
+
+    def compact(self) -> None:
+        """Squeeze out masked slots (left padding, rejected drafts) once they are a third of the cache."""
+        width = int(self.filled.max())
+        if self.mask.shape[1] - width < max(16, self.mask.shape[1] // 3):
+            return
+        # per row: its real slots, right-aligned into `width` columns (left slots point at slot 0, masked)
+        order = torch.argsort(self.mask, dim=1, stable=True)[:, -width:]
+        new_mask = torch.gather(self.mask, 1, order)
+        for layer in self.cache.layers:
+            layer.gather(order)
+        self.mask = new_mask
+
+
+def _choose_width(drafts: list[list[int]], rate: float, overhead: float) -> int:
+    """The step width (1 + drafts verified) with the most expected tokens per unit of cost."""
+    best, best_value = 1, 0.0
+    longest = max((len(d) for d in drafts), default=0)
+    for width in range(1, longest + 2):
+        expected = sum(1 + sum(rate ** j for j in range(1, min(width - 1, len(d)) + 1)) for d in drafts)
+        value = expected / (len(drafts) * width + overhead)
+        if value > best_value:
+            best, best_value = width, value
+    return best
+
+
+@torch.no_grad()
+def speculative_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                           max_new_tokens: int, stop: Sequence[str], draft_tokens: int = 8, ngram: int = 3,
+                           overhead: float = 32.0) -> Decoded:
+    """The tokens greedy decoding appends to each (left-padded) row, drafted by prompt lookup."""
+    eos = set(eos_ids(model).tolist())
+    rows, logits, cache = prefill(model, input_ids, attention_mask)
+    decoded = Decoded([[] for _ in rows], forward_passes=1, tie_margin=tie_margin(next(model.parameters()).dtype))
+    contexts = [input_ids[r][attention_mask[r].bool()].tolist() for r in range(len(rows))]
+    live = [r for i, r in enumerate(rows)
+            if not _emit(decoded, tokenizer, r, _argmax(decoded, r, logits[i]), eos, stop, max_new_tokens)]
+    if not live:
+        return decoded
+    if not plain_layers(cache):
+        raise ValueError("speculative decoding needs plain full-attention key-value layers")
+    capacity = input_ids.shape[1] + max_new_tokens + draft_tokens + 1
+    cache.layers = [InPlaceLayer(layer.keys, layer.values, capacity) for layer in cache.layers]
+    order = torch.tensor(rows, device=input_ids.device)
+    mask = attention_mask[order]
+    batch = _Batch(rows, cache, mask, mask.sum(-1))
+    batch.keep([rows.index(r) for r in live])
+    cache_arg = cache_argument(model)
+    while batch.rows:
+        _step(model, tokenizer, batch, decoded, contexts, cache_arg, eos, stop, max_new_tokens,
+              (draft_tokens, ngram, overhead))
+    return decoded
+
+
+def _step(model: Any, tokenizer: Any, batch: _Batch, decoded: Decoded, contexts: list[list[int]], cache_arg: str,
+          eos: set[int], stop: Sequence[str], max_new_tokens: int, knobs: tuple[int, int, float]) -> None:
+    """One verification pass over the live rows: emit, mask rejected drafts, drop finished rows."""
+    draft_tokens, ngram, overhead = knobs
+    news = [decoded.tokens[r] for r in batch.rows]
+    drafts = [lookup_draft(contexts[r] + new, ngram, min(draft_tokens, max_new_tokens - len(new) - 1))
+              for r, new in zip(batch.rows, news, strict=True)]
+    rate = (decoded.accepted + 1) / (decoded.drafted + 2)
+    width = _choose_width(drafts, rate, overhead)
+    drafts = [d[: width - 1] for d in drafts]
+    device = batch.mask.device
+    inputs = torch.zeros((len(news), width), dtype=torch.long)
+    valid = torch.zeros((len(news), width), dtype=batch.mask.dtype)
+    for i, (new, draft) in enumerate(zip(news, drafts, strict=True)):
+        inputs[i, : 1 + len(draft)] = torch.tensor([new[-1], *draft])
+        valid[i, : 1 + len(draft)] = 1
+    inputs, valid = inputs.to(device), valid.to(device)
+    positions = batch.filled[:, None] + torch.arange(width, device=device)[None, :]
+    out = model(input_ids=inputs, attention_mask=torch.cat([batch.mask, valid], dim=-1), position_ids=positions,
+                use_cache=True, **{cache_arg: batch.cache})
+    decoded.forward_passes += 1
+    logits = out.logits.float()
+    predicted = logits.argmax(-1).tolist()
+    keep = []
+    for i, (row, draft) in enumerate(zip(batch.rows, drafts, strict=True)):
+        accepted = 0
+        while accepted < len(draft) and draft[accepted] == predicted[i][accepted]:
+            accepted += 1
+        decoded.drafted, decoded.accepted = decoded.drafted + len(draft), decoded.accepted + accepted
+        valid[i, 1 + accepted:] = 0
+        finished = False
+        for j in range(accepted + 1):
+            _argmax(decoded, row, logits[i, j])
+            if _emit(decoded, tokenizer, row, predicted[i][j], eos, stop, max_new_tokens):
+                finished = True
+                break
+        if not finished:
+            keep.append(i)
+    batch.mask = torch.cat([batch.mask, valid], dim=-1)
+    batch.filled = batch.filled + valid.sum(-1)
+    if len(keep) < len(batch.rows):
+        batch.keep(keep)
+    if batch.rows:
+        batch.compact()
+
+
+def _argmax(decoded: Decoded, row: int, logits: torch.Tensor) -> int:
+    """The argmax of one position's logits; marks the row when the top two are within the tie margin."""
+    top = torch.topk(logits.float(), 2).values
+    if row not in decoded.near_tie_rows and float(top[0] - top[1]) < decoded.tie_margin:
+        decoded.near_tie_rows.append(row)
+    return int(logits.argmax())
+
+
+def _emit(decoded: Decoded, tokenizer: Any, row: int, token: int, eos: set[int], stop: Sequence[str],
+          max_new_tokens: int) -> bool:
+    """Append one token to a row; True when the row ends with it (as plain greedy decoding ends it)."""
+    new = decoded.tokens[row]
+    new.append(token)
+    if token in eos or len(new) >= max_new_tokens:
+        return True
+    return bool(stop) and should_stop(tokenizer.decode(new, skip_special_tokens=True), stop)
