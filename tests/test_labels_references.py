@@ -201,3 +201,83 @@ def test_comma_joined_columns_get_a_hint_and_lists_only_for_reference(tmp_path):
     suite["fields"]["id"] = ["a", "b"]
     with pytest.raises(HarnessError, match="fields.id: give one column name; only 'reference' takes a list"):
         load_suite(str(_write(tmp_path, suite, rows)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# the worked examples in README.md and docs/suites.md, run exactly as printed
+
+FILE = re.compile(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", re.DOTALL)
+OUTPUT = re.compile(r"<!-- output: (.+?) -->\n```text\n\$ \1\n(.*?)```", re.DOTALL)
+FINGERPRINT = re.compile(r"fingerprint [0-9a-f]{16}")
+
+
+def _cli(capsys, monkeypatch, command: str) -> str:
+    import shlex
+    import sys
+
+    from harness.cli import main
+
+    monkeypatch.setattr(sys, "argv", shlex.split(command))
+    try:
+        main()
+    except SystemExit:
+        pass
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+@pytest.mark.parametrize("doc", ["docs/suites.md", "README.md"])
+def test_the_worked_examples_run_as_printed(tmp_path, capsys, monkeypatch, doc):
+    files = dict(FILE.findall((ROOT / "docs" / "suites.md").read_text(encoding="utf-8")))
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    files |= dict(FILE.findall(text))
+    assert {"yes_no.yaml", "captions.yaml", "yes_no.jsonl", "captions.jsonl", "tickets.yaml"} <= set(files)
+    for name, content in files.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    outputs = OUTPUT.findall(text)
+    assert {c.split()[1] for c, _ in outputs} == {"suites", "data"}, outputs
+    for command, expected in outputs:
+        got = _cli(capsys, monkeypatch, command)
+        assert FINGERPRINT.sub("fingerprint F", got) == FINGERPRINT.sub("fingerprint F", expected), command
+    assert "labels test: no 1, yes 2" in text and "[target, target_alt]" in text and "fail_overlap" in files[
+        "tickets.yaml"]
+
+
+def test_the_documented_inverted_labels_error_is_what_validate_says(tmp_path, capsys, monkeypatch):
+    text = (ROOT / "docs" / "suites.md").read_text(encoding="utf-8")
+    files = dict(FILE.findall(text))
+    printed = next(line for line in text.splitlines() if line.startswith("error: yes_no.yaml: test split"))
+    (tmp_path / "yes_no.jsonl").write_text(files["yes_no.jsonl"], encoding="utf-8")
+    (tmp_path / "yes_no.yaml").write_text(files["yes_no.yaml"].replace('{"no": false, "yes": true}',
+                                                                       '["True", "False"]'), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert _cli(capsys, monkeypatch, "harness suites validate yes_no.yaml").strip() == printed
+
+
+def test_several_references_are_stored_and_exported_as_a_list(tmp_path, causal_dir):
+    from harness.gate.results_file import read_results, write_results
+    from harness.runner import run_experiment
+    from harness.store import Store
+    from harness.store.gates import run_results
+
+    rows = [{"id": f"r{i}", "source": f"word {i}", "target": f"Wort {i}", "target_alt": f"Begriff {i}"}
+            for i in range(4)]
+    rows[3]["target_alt"] = None
+    suite = _write(tmp_path, _generation(["target", "target_alt"]), rows)
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: refs\ndevice: cpu\ncandidates:\n  - {{name: tiny, model: '{causal_dir}'}}\n"
+                          f"variants: [base]\nsuites: ['{suite}']\nevaluation: {{bootstrap_resamples: 10}}\n"
+                          , encoding="utf-8")
+    store = Store(tmp_path / "h.duckdb")
+    run_id, status = run_experiment(experiment, store)
+    assert status == "finished"
+    stored = store.table("predictions", [run_id]).sort_values("example_id")
+    assert [list(x) for x in stored.reference_list] == [["Wort 0", "Begriff 0"], ["Wort 1", "Begriff 1"],
+                                                         ["Wort 2", "Begriff 2"], ["Wort 3"]]
+    header, frame = run_results(store, run_id)
+    for out in (tmp_path / "r.jsonl", tmp_path / "r.parquet"):
+        write_results(out, header, frame)
+        _, back = read_results(out)
+        by_id = {e: list(r) for e, r in zip(back.example_id, back.reference_list, strict=True)}
+        assert by_id["r1"] == ["Wort 1", "Begriff 1"] and by_id["r3"] == ["Wort 3"]

@@ -70,11 +70,12 @@ def test_load_encoder_dir_detects_kind(encoder):
     assert type(encoder.model).__name__ == "BertModel"
 
 
-def test_kind_can_be_forced_and_encoder_decoder_is_refused():
+def test_kind_can_be_forced_and_encoder_decoder_is_seq2seq():
     cfg = SimpleNamespace(model_type="bert", is_encoder_decoder=False)
     assert models.detect_kind(cfg) == "encoder" and models.detect_kind(cfg, "causal") == "causal"
-    with pytest.raises(HarnessError, match="encoder-decoder"):
-        models.detect_kind(SimpleNamespace(model_type="t5", is_encoder_decoder=True))
+    assert models.detect_kind(SimpleNamespace(model_type="t5", is_encoder_decoder=True)) == "seq2seq"
+    with pytest.raises(HarnessError, match="not an encoder-decoder"):
+        models.detect_kind(cfg, "seq2seq")
 
 
 def test_load_gguf_matches_the_folder(gguf_path, causal):

@@ -27,7 +27,8 @@ from harness.runner import run_experiment  # noqa: E402
 from harness.store import Store  # noqa: E402
 
 RAY = str(Path(sys.executable).parent / "ray")
-QUIET = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1", "RAY_DEDUP_LOGS": "0",
+QUIET = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
+         "RAY_DEDUP_LOGS": "0",
          "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3",
          "RAY_health_check_initial_delay_ms": "0", "RAY_enable_metrics_collection": "0"}
 KEY = ["candidate", "variant", "suite"]
@@ -115,6 +116,14 @@ def _assert_same(got: dict, want: dict) -> None:
         assert got[table].to_json() == frame.to_json(), f"{table} differs between ray and local"
 
 
+class _Notes(SilentReporter):
+    def __init__(self):
+        self.notes: list[str] = []
+
+    def item_finished(self, label: str, status: str, note: str = "") -> None:
+        self.notes.append(note)
+
+
 def test_two_gpu_items_run_together_and_a_third_waits():
     ray.init(address="local", num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -141,10 +150,25 @@ def test_ray_equals_local_on_a_two_node_cluster(tmp_path, cluster, causal_dir, e
     local_id, local_status = run_experiment(path, local)
     store = Store(tmp_path / "ray.duckdb")
     executor = ExecutorConfig(kind="ray", address=cluster.address, gpus_per_item="auto", max_retries=2)
-    run_id, status = run_experiment(path, store, executor=executor, artifacts=tmp_path / "artifacts")
+    reporter = _Notes()
+    run_id, status = run_experiment(path, store, reporter, executor=executor, artifacts=tmp_path / "artifacts")
     assert (status, local_status) == ("finished", "finished")
+    nodes = {note.split(" ")[2] for note in reporter.notes if note.startswith("on ")}  # "on IP NODE_ID ..."
+    assert len(nodes) == 2, f"the items should have run on both nodes: {reporter.notes}"
     _assert_same(_results(store, run_id), _results(local, local_id))
     adapters = store.table("adapters", [run_id])
+    trained = ["candidate", "suite", "steps", "train_tokens", "final_train_loss", "final_val_loss"]
+    local_adapters = local.table("adapters", [local_id])
+    assert adapters.sort_values(trained)[trained].to_json(orient="records") == \
+        local_adapters.sort_values(trained)[trained].to_json(orient="records"), "training is seeded per item"
+    # the weights byte for byte (adapter_config.json lists target modules in a per-process set order)
+    weights = {(r.candidate, r.suite): (Path(r.adapter_path) / "adapter_model.safetensors").read_bytes()
+               for r in adapters.itertuples()}
+    assert weights == {(r.candidate, r.suite): (Path(r.adapter_path) / "adapter_model.safetensors").read_bytes()
+                       for r in local_adapters.itertuples()}
+    log = ["candidate", "suite", "split", "step", "loss"]
+    assert store.table("training_log", [run_id])[log].sort_values(log[:4]).to_json(orient="records") == \
+        local.table("training_log", [local_id])[log].sort_values(log[:4]).to_json(orient="records")
     assert len(adapters) == 3  # llama cls + gen, bert cls (an encoder has no generation adapter)
     for folder in adapters["adapter_path"]:
         assert Path(folder).is_relative_to(tmp_path / "artifacts" / run_id) and any(Path(folder).iterdir())
@@ -177,8 +201,31 @@ def test_driver_killed_mid_run_resumes_from_the_store(tmp_path, cluster, causal_
     for key, finished_at in before.items():
         assert after.loc[key, "finished_at"] == finished_at, f"{key} was redone"
     uninterrupted = Store(tmp_path / "whole.duckdb")
-    whole_id, _ = run_experiment(path, uninterrupted, executor=executor)
+    whole_id, _ = run_experiment(path, uninterrupted)  # local: the same results wherever items ran
     _assert_same(_results(store, run_id), _results(uninterrupted, whole_id))
+
+
+class _CtrlC(SilentReporter):
+    """Ctrl-C at the driver when the first item comes back."""
+
+    def item_finished(self, label: str, status: str, note: str = "") -> None:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_cancels_the_runs_tasks_and_leaves_a_resumable_run(tmp_path, cluster, causal_dir, monkeypatch):
+    path = write_experiment(tmp_path, {"llama": causal_dir}, ["cls", "gen"], lora="steps: 20")
+    store = Store(tmp_path / "ctrl-c.duckdb")
+    cancelled, cancel = [], ray.cancel
+    monkeypatch.setattr(ray, "cancel", lambda ref, **kw: (cancelled.append(kw), cancel(ref, **kw)))
+    executor = ExecutorConfig(kind="ray", address=cluster.address)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(path, store, _CtrlC(), executor=executor)
+    assert len(cancelled) == 5 and all(kw == {"force": True} for kw in cancelled)  # 6 tasks, 1 came back
+    (run_id,) = store.runs()["run_id"]
+    assert store.run(run_id)["status"] == "failed"
+    assert len(store.table("items", [run_id])) <= 1
+    resumed, status = run_experiment(path, store, executor=executor)
+    assert (resumed, status) == (run_id, "finished") and len(store.table("items", [run_id])) == 4
 
 
 class _KillSecondNode(SilentReporter):

@@ -178,3 +178,20 @@ def test_bad_model_reference_fails_before_any_model_runs(tmp_path, causal_dir):
     with pytest.raises(HarnessError, match="model '.*nowhere': no such file or directory"):
         run_experiment(path, store)
     assert not store.path.exists() or store.runs().empty
+
+
+def test_rerunning_a_finished_experiment_prints_its_table_and_starts_nothing(tmp_path, causal_dir):
+    path = write_experiment(tmp_path, {"llama": causal_dir}, ["cls"], variants="[base]")
+    db = tmp_path / "again.duckdb"
+    first = subprocess.run([harness_command(), "run", str(path), "--db", str(db)], capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = subprocess.run([harness_command(), "run", str(path), "--db", str(db)], capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    (run_id,) = Store(db, create=False).runs()["run_id"]
+    assert f"already finished as run {run_id}" in again.stderr and "--new" in again.stderr
+    assert f"run {run_id}" in again.stdout and "llama" in again.stdout  # its table
+    fresh = subprocess.run([harness_command(), "run", str(path), "--db", str(db), "--new"], capture_output=True,
+                           text=True, timeout=600)
+    assert fresh.returncode == 0 and len(Store(db, create=False).runs()) == 2

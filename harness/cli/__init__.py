@@ -10,7 +10,7 @@ import typer.core
 from harness.errors import HarnessError
 
 COMMAND_ORDER = ("run", "demo", "runs", "show", "tag", "export", "score", "gate", "report", "suites", "data",
-                 "review")
+                 "review", "judge", "store")
 
 
 class OrderedGroup(typer.core.TyperGroup):
@@ -58,10 +58,12 @@ def _register() -> None:
     from harness.cli import (  # noqa: F401
         data_commands,
         gate_commands,
+        judge_commands,
         report_commands,
         review_commands,
         run_commands,
         score_commands,
+        store_commands,
         suite_commands,
     )
 

@@ -48,7 +48,10 @@ def before_run(prepared):
 
     report = check_suites(prepared.suites, lora_data="lora" in prepared.cfg.variants)
     if report.findings:
-        counts = ", ".join(f"{f.suite} {f.check}" for f in report.findings)
+        from collections import Counter
+
+        counts = ", ".join(f"{where} {n}" if n > 1 else where for where, n in
+                           Counter(f"{f.suite} {f.check}" for f in report.findings).items())
         typer.echo(f"data checks: {len(report.findings)} finding(s) ({counts}); details: harness data check "
                    "EXPERIMENT, or data_checks.json in the run's artifacts", err=True)
     fail(report)

@@ -13,7 +13,7 @@ import typer
 
 from harness.cli import app
 from harness.errors import HarnessError
-from harness.store import default_path
+from harness.store import TeamAddress, address_of
 
 
 def _reports_dir() -> Path:
@@ -45,7 +45,8 @@ def server_env(path: Path) -> dict[str, str]:
     from harness.store import Store
 
     mode = decide_mode(Store(path)) if path.exists() else "open"
-    return {**os.environ, "HARNESS_DB": str(path), "HARNESS_AUTH": mode}
+    store_env = path.full() if isinstance(path, TeamAddress) else str(path)  # a team address keeps its password
+    return {**os.environ, "HARNESS_DB": store_env, "HARNESS_AUTH": mode}
 
 
 @app.command()
@@ -60,7 +61,7 @@ def report(
         raise HarnessError(f"--port {port}: not a TCP port; give a number from 1 to 65535 (default 8501)")
     if not SERVER.is_file():
         raise HarnessError(f"{SERVER} is missing; reinstall harness")
-    path = default_path(db).resolve()
+    path = address_of(db).resolve()  # a DuckDB file, or a team store (harness/store/address.py)
     if not path.exists():
         typer.echo(f"note: {path} does not exist yet; the report shows runs as soon as one writes there", err=True)
     if host not in {"127.0.0.1", "localhost", "::1"}:

@@ -21,7 +21,8 @@ def create(
     rubric: str = typer.Option(..., "--rubric", help="Rubric YAML, or a built-in: likert, pass_fail, pairwise."),
     mode: str = typer.Option("single", "--mode", help="single (grade one output) or pairwise (A vs B)."),
     sample: int = typer.Option(20, "--sample", help="How many examples to sample."),
-    strategy: str = typer.Option("random", "--strategy", help="random, stratified or disagreement."),
+    strategy: str = typer.Option("random", "--strategy", help="random, stratified, disagreement or judge-uncertain "
+                                 "(where the run's judge metric is least sure or disagrees most with the others)."),
     overlap: int = typer.Option(1, "--overlap", help="Grades (by different reviewers) each item needs."),
     blind: bool = typer.Option(True, "--blind/--no-blind", help="Hide candidate names from reviewers."),
     candidates: str | None = typer.Option(None, "--candidates", help="e.g. a:base,b:lora (default: all)."),

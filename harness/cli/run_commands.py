@@ -42,6 +42,17 @@ def _executor(prepared, kind: str | None, address: str | None):
     return executor
 
 
+def _already_finished(store: Store, prepared) -> bool:
+    """Re-running a finished experiment does not start a new run: it says so and prints the table."""
+    finished = store.find_finished_run(prepared.cfg.config_hash())
+    if finished is None:
+        return False
+    typer.echo(f"this experiment already finished as run {finished}; its table follows "
+               "(`harness run --new` runs it again)", err=True)
+    _print_table(store, finished)
+    return True
+
+
 def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None,
          executor: str | None = None, address: str | None = None) -> None:
     from harness.console import RichReporter
@@ -51,6 +62,8 @@ def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tupl
     chosen = _executor(prepared, executor, address)
     checks = data_commands.before_run(prepared)  # a data check's error refuses the run before the store
     store = Store(db, timeout_s=float("inf"))  # a run waits for a busy store, never gives up
+    if not fresh and resume is None and _already_finished(store, prepared):
+        return
     with RichReporter() as reporter:
         run_id, status = run_experiment(path, store, reporter, resume=resume, fresh=fresh, prepared=prepared,
                                         executor=chosen)
@@ -77,8 +90,9 @@ def run(
     baseline: str | None = typer.Option(None, "--baseline", help="Baseline to gate against (run, tag or file)."),
     executor: str | None = typer.Option(None, "--executor",
                                         help="Where items run: local or ray (default: the experiment's executor)."),
-    address: str | None = typer.Option(None, "--address",
-                                       help="Ray cluster: auto, HOST:PORT (default: start a local one)."),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster: auto or HOST:PORT (default: the experiment's; if none, this machine's "
+        "cluster or a new local one)."),
 ) -> None:
     """Run an experiment: every candidate x variant x suite, resuming unfinished work."""
     if experiment is None and resume is None:

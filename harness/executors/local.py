@@ -40,7 +40,7 @@ class WorkContext:
 
 def not_applicable_reason(kind: ModelKind, suite: Suite) -> str | None:
     if kind == "encoder" and suite.kind == "generation":
-        return "an encoder model cannot generate text; generation suites need a causal LM"
+        return "an encoder model cannot generate text; generation suites need a causal LM or an encoder-decoder"
     return None
 
 

@@ -47,6 +47,24 @@ class _Graph:
     done: int = 0
 
 
+def _node() -> str:
+    import ray
+
+    context = ray.get_runtime_context()
+    return f"{ray.util.get_node_ip_address()} {context.get_node_id()[:8]}"
+
+
+def _train(ctx: WorkContext, candidate: str, suite: str) -> tuple[Trained, str]:
+    """A training task: its result and the node it ran on."""
+    return train_unit(ctx, candidate, suite), _node()
+
+
+def _evaluate(ctx: WorkContext, candidate: str, variant: Variant, suite: str,
+              trained: tuple[Trained, str] | None) -> tuple[Evaluated, str]:
+    """An evaluation task (a lora one gets its training task's result): its result and the node it ran on."""
+    return evaluate_unit(ctx, candidate, variant, suite, trained[0] if trained else None), _node()
+
+
 def _remote(fn: Callable, options: dict) -> Any:
     import ray
 
@@ -103,9 +121,9 @@ def _submit(ctx: WorkContext, executor: ExecutorConfig, base_items: list[Task], 
     import ray
 
     options = task_options(executor)
-    train, evaluate = _remote(train_unit, options), _remote(evaluate_unit, options)
+    train, evaluate = _remote(_train, options), _remote(_evaluate, options)
     ctx_ref = ray.put(ctx)
-    adapters: dict[tuple[str, str], Any] = {k: ray.put(v) for k, v in ready.items()}
+    adapters: dict[tuple[str, str], Any] = {k: ray.put((v, "driver")) for k, v in ready.items()}
     for item in base_items:  # first: their results come back while the adapters train
         graph.pending[evaluate.remote(ctx_ref, item.candidate, item.variant, item.suite, None)] = item
     for item in lora_items:
@@ -138,7 +156,7 @@ def _deliver(ref: Any, task: Task, sink: Sink, reporter: Reporter) -> None:
     import ray
 
     try:
-        result = ray.get(ref)
+        result, node = ray.get(ref)
     except ray.exceptions.RayError as exc:  # the task failed past its retries (a lost node, worker, dependency)
         reason = f"the task failed on the cluster: {_first_line(exc)}"
         sink.failed(task, reason)
@@ -146,10 +164,11 @@ def _deliver(ref: Any, task: Task, sink: Sink, reporter: Reporter) -> None:
         return
     if isinstance(result, Trained):
         sink.trained(result)
-        reporter.item_finished(task.label, "done" if result.training else "skipped", result.reason or "")
+        status, reason = ("done" if result.training else "skipped"), result.reason
     else:
         sink.evaluated(result)
-        reporter.item_finished(task.label, result.item.status.replace("_", " "), result.item.reason or "")
+        status, reason = result.item.status.replace("_", " "), result.item.reason
+    reporter.item_finished(task.label, status, f"on {node} {reason or ''}".strip())
 
 
 def _state_note(graph: _Graph) -> str:

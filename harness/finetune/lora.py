@@ -1,7 +1,8 @@
 """LoRA fine-tuning with peft: a training loop that reads top to bottom.
 
-Causal LMs learn prompt -> completion with the loss on completion tokens only. Encoders learn a
-classification (or multiple-choice) head plus LoRA adapters. Training logs the loss every step and
+Causal LMs learn prompt -> completion with the loss on completion tokens only; encoder-decoders
+(seq2seq) learn the completion as the decoder's target, the prompt as the encoder's input. Encoders
+learn a classification (or multiple-choice) head plus LoRA adapters. Training logs the loss every step and
 the validation loss every `eval_every` steps, and saves the adapter with a content hash.
 """
 
@@ -22,6 +23,7 @@ import torch
 from harness.config import LoraConfig
 from harness.finetune.causal_data import causal_rows, collate_causal, completion_loss, length_batches
 from harness.finetune.encoder import EncoderTask
+from harness.finetune.seq2seq import Seq2SeqTask
 from harness.models import LoadedModel, hash_files
 from harness.predict import Predictor
 from harness.records import TrainingResult
@@ -39,6 +41,11 @@ AUTO_TARGETS = {
     "bert": ["query", "key", "value", "dense"],
     "roberta": ["query", "key", "value", "dense"],
     "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin"],
+    # encoder-decoders: self- and cross-attention of encoder and decoder
+    "t5": ["q", "k", "v", "o"],
+    "mt5": ["q", "k", "v", "o"],
+    "bart": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    "mbart": ["q_proj", "k_proj", "v_proj", "out_proj"],
 }
 
 Progress = Callable[[int, int, float], None]
@@ -60,7 +67,8 @@ def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out
                candidate: str, progress: Progress | None = None) -> tuple[Predictor, TrainingResult]:
     """Train one adapter for (candidate, suite); returns a predictor using it and the training record."""
     seed_everything(seed)
-    task = CausalTask(base, suite, lora) if base.kind == "causal" else EncoderTask(base, suite, lora)
+    reset_peak_memory(base.device)
+    task = make_task(base, suite, lora)
     model = task.build_model(target_modules(base.model.config.model_type, lora))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -80,6 +88,15 @@ def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out
         float(np.mean(train_losses[-5:])), val_losses[-1] if val_losses else None, log,
     )
     return task.predictor(model), result
+
+
+def make_task(base: LoadedModel, suite: Suite, lora: LoraConfig) -> Any:
+    """The training task of the model's kind: causal SFT, encoder + head, or encoder-decoder SFT."""
+    if base.kind == "causal":
+        return CausalTask(base, suite, lora)
+    if base.kind == "seq2seq":
+        return Seq2SeqTask(base, suite, lora)
+    return EncoderTask(base, suite, lora)
 
 
 def training_loop(model: Any, task: Any, train_rows: list, val_rows: list, lora: LoraConfig, steps: int, seed: int,
@@ -133,9 +150,28 @@ def evaluate_loss(model: Any, task: Any, rows: list, batch_size: int) -> float:
     return total / max(weight, 1)
 
 
+def reset_peak_memory(device: str) -> None:
+    """Start a fresh peak for one adapter: CUDA's own counter, or the process's resident high-water mark
+    (Linux resets VmHWM when "5" is written to /proc/self/clear_refs)."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux (or not allowed): the peak falls back to the process's high-water mark so far
+
+
 def peak_memory_mb(device: str) -> float:
+    """The peak since reset_peak_memory: CUDA's peak allocation, or the process's peak resident memory."""
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -181,9 +217,9 @@ def load_adapter(base: LoadedModel, suite: Suite, path: Path, expected_hash: str
     files = sorted(p for p in path.rglob("*") if p.is_file())
     if not files or hash_files(files) != expected_hash:
         return None
-    if base.kind == "causal":
+    if base.kind in ("causal", "seq2seq"):
         model = PeftModel.from_pretrained(copy.deepcopy(base.model), str(path))
-        return Predictor(model.eval(), base.tokenizer, "causal", base.device)
+        return Predictor(model.eval(), base.tokenizer, base.kind, base.device)
     task = EncoderTask(base, suite, LoraConfig())
     model = PeftModel.from_pretrained(task.head_model(), str(path))
     return task.predictor(model.eval())

@@ -2,7 +2,8 @@
 and `harness run --gate` both call `run_gate`; they only print and exit.
 
 Exit codes: 0 pass (warnings included), 1 regression on a blocking rule, 2 error (bad input, missing run or
-file, or a blocking rule whose results are not comparable).
+file, or a blocking rule whose results are not comparable, or a rule on a judge metric whose calibration is
+missing, stale or below its `min_agreement`: harness/gate/calibration.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.gate.calibration import check_calibration
 from harness.gate.decision import GateResult, verdict
 from harness.gate.report import check_dict, to_json, to_junit, to_markdown
 from harness.gate.results_file import ResultSet, load_ref
@@ -85,6 +87,7 @@ def run_gate(baseline_ref: str, candidate_ref: str, rules_path: Path | None, db:
     """Gate, write every output, record the decision."""
     _check_outputs(outputs)
     rules, baseline, candidate = load_inputs(baseline_ref, candidate_ref, rules_path, db, seed)
+    check_calibration(rules, baseline, Store(db, create=False))  # a judge metric gates only when calibrated
     result = verdict(baseline, candidate, rules)
     markdown = to_markdown(result)
     _write_outputs(result, markdown, outputs)

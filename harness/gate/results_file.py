@@ -35,8 +35,10 @@ SCHEMA = pa.schema([
     ("dataset_fingerprint", pa.string()), ("model_fingerprint", pa.string()), ("example_id", pa.string()),
     ("metric", pa.string()), ("options_json", pa.string()), ("stat_names", pa.list_(pa.string())),
     ("stats", pa.list_(pa.float64())), ("output", pa.string()), ("reference", pa.string()), ("error", pa.string()),
+    ("reference_list", pa.list_(pa.string())),  # every reference where a suite gives several; null otherwise
 ])
 COLUMNS = SCHEMA.names
+REQUIRED = [c for c in COLUMNS if c != "reference_list"]  # files exported before reference_list still read
 EntryKey = tuple[str, str, str]  # (suite, metric, options_json)
 
 
@@ -110,7 +112,7 @@ def read_results(path: Path) -> tuple[dict, pd.DataFrame]:
             header = json.loads((table.schema.metadata or {})[HEADER_KEY.encode()])
         except (pa.ArrowException, OSError, KeyError, ValueError):
             raise not_ours from None
-        if not isinstance(header, dict) or set(COLUMNS) - set(table.schema.names):
+        if not isinstance(header, dict) or set(REQUIRED) - set(table.schema.names):
             raise not_ours
         return header, table.to_pandas()
     return _read_jsonl(path, not_ours)

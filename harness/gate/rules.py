@@ -15,6 +15,12 @@
 
 `suite`, `metric` and `score` are shell-style patterns (`*` matches all). When several rules match
 one score, the last one governs it (write general rules first, specific ones after).
+
+A rule that governs a `judge` metric needs the judge's calibration against the reviewers
+(docs/judges.md): present, not stale, and with `min_agreement` reached (default: weighted kappa 0.6
+against the human consensus), else the gate stops with exit 2; `uncalibrated: allow` waives that.
+
+      - {suite: summ, metric: judge, score: grade, min_agreement: {statistic: weighted_kappa, value: 0.6}}
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.yamlfile import load_model
 
 Test = Literal["auto", "bootstrap", "mcnemar", "randomization"]
+AgreementStatistic = Literal["weighted_kappa", "kappa", "alpha", "spearman"]
+Uncalibrated = Literal["refuse", "allow"]
 INHERITED = ("alpha", "max_drop", "test", "blocking", "higher_is_better")
 
 
@@ -46,6 +54,11 @@ class RuleDefaults(Strict):
     higher_is_better: bool | None = Field(None, description="null: the direction the metric declares for the score")
 
 
+class MinAgreement(Strict):
+    statistic: AgreementStatistic = Field("weighted_kappa", description="judge vs the human consensus")
+    value: float = Field(0.6, ge=-1, le=1, description="the lowest acceptable point estimate")
+
+
 class Rule(Strict):
     suite: str = "*"
     metric: str = "*"
@@ -57,6 +70,9 @@ class Rule(Strict):
     test: Test | None = None
     blocking: bool | None = None
     higher_is_better: bool | None = None
+    min_agreement: MinAgreement | None = Field(None, description="judge metrics: the calibration needed "
+                                               "(default weighted_kappa 0.6)")
+    uncalibrated: Uncalibrated = Field("refuse", description="judge metrics: allow gating without calibration")
 
 
 class GateRules(Strict):
@@ -82,6 +98,8 @@ class EffectiveRule:
     test: str
     blocking: bool
     higher_is_better: bool | None  # None: the metric's direction for the score
+    min_agreement: MinAgreement = field(default_factory=MinAgreement)
+    uncalibrated: Uncalibrated = "refuse"
 
     def matches_entry(self, suite: str, metric: str, options: dict[str, Any]) -> bool:
         if not (fnmatch.fnmatchcase(suite, self.suite) and fnmatch.fnmatchcase(metric, self.metric)):
@@ -104,7 +122,9 @@ def effective_rules(rules: GateRules) -> list[EffectiveRule]:
         inherited = {name: getattr(rule if name in rule.model_fields_set else rules.defaults, name)
                      for name in INHERITED}
         out.append(EffectiveRule(index=index, suite=rule.suite, metric=rule.metric, score=rule.score,
-                                 options=rule.options, floor=rule.floor, **inherited))
+                                 options=rule.options, floor=rule.floor,
+                                 min_agreement=rule.min_agreement or MinAgreement(),
+                                 uncalibrated=rule.uncalibrated, **inherited))
     return out
 
 

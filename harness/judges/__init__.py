@@ -4,7 +4,8 @@
 log-probability with a model the harness loads; `endpoint` asks an OpenAI-compatible server for one
 label; `pairwise` runs both orders; `bias` checks length and self-preference; `calibration` measures
 agreement with the human reviewers and keys it to the judge, prompt and rubric; `metric` is the
-`judge` metric of generation suites. See docs/judges.md.
+`judge` metric of generation suites; `queue_calibration` calibrates a judge on a graded review queue and
+stores the record, `stored` reads records back. See docs/judges.md.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _FACES = {
     "calibrate": "harness.judges.calibration",
     "CalibrationKey": "harness.judges.calibration",
     "CalibrationRecord": "harness.judges.calibration",
+    "calibrate_queue": "harness.judges.queue_calibration",
+    "latest_calibration": "harness.judges.stored",
 }
 __all__ = sorted(_FACES)
 

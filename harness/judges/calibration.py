@@ -72,12 +72,17 @@ class CalibrationRecord:
 
     @classmethod
     def from_json(cls, text: str) -> CalibrationRecord:
+        """The record from to_json's text, or from the store's strict JSON where NaN is written null."""
         data = json.loads(text)
         data["key"] = CalibrationKey(**data["key"])
         for part in ("vs_consensus", "ceiling"):
-            data[part] = {k: Estimate(**v) for k, v in data[part].items()}
-        data["vs_reviewers"] = {r: {k: Estimate(**v) for k, v in d.items()} for r, d in data["vs_reviewers"].items()}
+            data[part] = {k: _estimate(v) for k, v in data[part].items()}
+        data["vs_reviewers"] = {r: {k: _estimate(v) for k, v in d.items()} for r, d in data["vs_reviewers"].items()}
         return cls(**data)
+
+
+def _estimate(fields: dict) -> Estimate:
+    return Estimate(**{k: (float("nan") if v is None and k != "n" else v) for k, v in fields.items()})
 
 
 # the statistics on two equally long vectors of numeric grades -----------------------------------------------

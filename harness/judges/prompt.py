@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from harness.records.rubric import Rubric
+from harness.records.rubric import (
+    Rubric,
+    option_value,  # noqa: F401  (used here and by the judges)
+)
 
 ANSWER_CUE = "Answer:"
 # the numeric value of each option: a Likert point, pass 1 / fail 0, pairwise A 1 / tie 0.5 / B 0
-_VALUES = {"pass": 1.0, "fail": 0.0, "A": 1.0, "tie": 0.5, "B": 0.0}
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,6 @@ class JudgeItem:
     output: str
     reference: str | None = None
     output_b: str | None = None
-
-
-def option_value(option: str) -> float:
-    return float(option) if option.isdigit() else _VALUES[option]
 
 
 def _header(rubric: Rubric) -> list[str]:

@@ -1,10 +1,12 @@
 """Turning (model, suite) into per-example predictions.
 
-Three predictors:
+Four predictors:
 - choices: a causal LM scores each label/choice continuation by its summed log-likelihood;
 - generate: a causal LM decodes greedily, batched, with stop sequences and an optional regex extractor;
 - encoder: an encoder classifies with its trained head (LoRA variant) or, as it comes, by embedding
-  similarity between the input and each label/choice (zero-shot).
+  similarity between the input and each label/choice (zero-shot);
+- seq2seq: an encoder-decoder generates greedily, and scores each label/choice by its decoder
+  log-likelihood given the encoder input (harness.predict.seq2seq).
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
         from harness.predict.encoder import predict_encoder
 
         return predict_encoder(predictor, suite, examples, batch_size)
+    if predictor.kind == "seq2seq":
+        return _predict_seq2seq(predictor, suite, examples, batch_size, stats)
     from harness.predict.memory import budget_bytes, model_shape, rows_per_batch
 
     prompts = [build_prompt(suite, predictor.tokenizer, ex) for ex in examples]
@@ -105,6 +109,36 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
 
     return _guarded(examples, prompts, fits_choices, lambda ex, pr: _choices_batch(predictor, suite, ex, pr),
                     lengths, stats)
+
+
+def _predict_seq2seq(predictor: Predictor, suite: Suite, examples: list[Example], batch_size: int,
+                     stats: DecodingStats | None) -> list[Prediction]:
+    """An encoder-decoder's predictions (harness.predict.seq2seq), in batches of `batch_size` examples."""
+    from harness.predict import seq2seq
+
+    tok, device, gen = predictor.tokenizer, predictor.device, suite.config.generation
+    prompts = [build_prompt(suite, tok, ex) for ex in examples]
+    stats = stats if stats is not None else DecodingStats()
+
+    def run(batch: list[Example], texts: list[str]) -> list[Prediction]:
+        started = time.perf_counter()
+        if suite.kind == "generation":
+            new = seq2seq.generate_seq2seq(predictor.model, tok, texts, gen.max_new_tokens, gen.stop, device)
+            stats.rows, stats.new_tokens = stats.rows + len(new), stats.new_tokens + sum(len(t) for t in new)
+            outputs = [cut_at_stop(t, gen.stop) for t in tok.batch_decode(new, skip_special_tokens=True)]
+            latency = (time.perf_counter() - started) / len(batch)
+            return [_generated(ex, p, t, gen.extract, latency) for ex, p, t in zip(batch, texts, outputs, strict=True)]
+        options = [[suite.continuation(c) for c in ex.choices] for ex in batch]
+        scores = seq2seq.score_choices(predictor.model, tok, texts, options, device)
+        latency = (time.perf_counter() - started) / len(batch)
+        return [Prediction(ex.id, p, _ref_text(ex), ex.choices[_best(sc)], _best(sc), sc, latency)
+                for ex, p, sc in zip(batch, texts, scores, strict=True)]
+
+    return _guarded(examples, prompts, lambda _: batch_size, run, _token_lengths(tok, prompts), stats)
+
+
+def _best(scores: list[float]) -> int:
+    return max(range(len(scores)), key=lambda j: scores[j])
 
 
 def _token_lengths(tokenizer: Any, prompts: list[str]) -> list[int]:
@@ -203,8 +237,16 @@ def _generate_batch(predictor: Predictor, suite: Suite, examples: list[Example],
     texts = generate(predictor.model, predictor.tokenizer, prompts, gen.max_new_tokens, gen.stop,
                      predictor.device, stats, speculate)
     latency = (time.perf_counter() - started) / len(examples)
-    return [Prediction(ex.id, p, _ref_text(ex), extract(t, gen.extract), latency_s=latency)
-            for ex, p, t in zip(examples, prompts, texts, strict=True)]
+    return [_generated(ex, p, t, gen.extract, latency) for ex, p, t in zip(examples, prompts, texts, strict=True)]
+
+
+def _generated(example: Example, prompt: str, text: str, pattern: str | None, latency: float) -> Prediction:
+    """A generation's prediction; with an extractor, the raw text is kept beside the answer, and a miss is marked."""
+    if not pattern:
+        return Prediction(example.id, prompt, _ref_text(example), text, latency_s=latency)
+    matched = extraction_matches(text, pattern)
+    return Prediction(example.id, prompt, _ref_text(example), extract(text, pattern), latency_s=latency,
+                      raw_output=text, extracted=matched)
 
 
 @torch.no_grad()
@@ -269,6 +311,10 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
         if pos != -1:
             cut = min(cut, pos)
     return text[:cut].strip()
+
+
+def extraction_matches(text: str, pattern: str) -> bool:
+    return re.search(pattern, text, flags=re.DOTALL) is not None
 
 
 def extract(text: str, pattern: str | None) -> str:

@@ -39,6 +39,9 @@ class Prediction:
     choice_scores: list[float] | None = None
     latency_s: float = 0.0
     error: str | None = None
+    raw_output: str | None = None  # the whole generation, kept when the suite extracts an answer from it
+    extracted: bool | None = None  # did the suite's `extract` regex match (None: no extractor)
+    reference_list: list[str] | None = None  # every reference, where the suite gives several (docs/suites.md)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from harness.records.rubric import Rubric
 
 ROLES = ("reviewer", "admin")
 MODES = ("single", "pairwise")
-STRATEGIES = ("random", "stratified", "disagreement")
+STRATEGIES = ("random", "stratified", "disagreement", "judge-uncertain")
 # what became of a submitted grade: stored; this reviewer had graded the item already (the first grade is kept);
 # refused because the item already has its `overlap` grades and holds (the reviewer's hold on it had lapsed)
 SubmitOutcome = Literal["stored", "duplicate", "full"]

@@ -91,3 +91,11 @@ class Rubric(BaseModel):
     @classmethod
     def from_json(cls, text: str) -> Rubric:
         return cls.model_validate(json.loads(text))
+
+
+OPTION_VALUES = {"pass": 1.0, "fail": 0.0, "A": 1.0, "tie": 0.5, "B": 0.0}
+
+
+def option_value(option: str) -> float:
+    """A rubric option as a number: a Likert grade as itself, pass 1 / fail 0, pairwise A 1 / tie 0.5 / B 0."""
+    return float(option) if option.isdigit() else OPTION_VALUES[option]

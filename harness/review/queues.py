@@ -35,7 +35,7 @@ from harness.records.review import (
 )
 from harness.review.auth import check_name
 from harness.review.rubrics import Rubric
-from harness.review.sampling import disagreement_scores, metric_values, sample
+from harness.review.sampling import disagreement_scores, judge_uncertainty, metric_values, sample
 from harness.store import Store, claims, reviews
 
 
@@ -132,7 +132,7 @@ def _build_items(queue: Queue, outputs: pd.DataFrame, chosen: list[tuple[str, fl
                 item.candidate_b, item.variant_b, item.output_b = shown[1].candidate, shown[1].variant, str(b["output"])
             items.append(item)
     order = rng.permutation(len(items))
-    if queue.strategy == "disagreement":  # the most telling items first; random among equals
+    if queue.strategy in ("disagreement", "judge-uncertain"):  # the most telling items first; random among equals
         order = sorted(order, key=lambda i: -items[i].priority)
     for position, index in enumerate(order):
         items[index].position = position
@@ -168,7 +168,8 @@ def _sampling_inputs(store: Store, queue: Queue, preds: pd.DataFrame, examples: 
     references = preds.drop_duplicates("example_id").set_index("example_id")["reference"]
     if queue.strategy == "random":
         return {"references": references}
-    values = metric_values(reviews.example_stats(store, queue.run_id, queue.suite))
+    stats = reviews.example_stats(store, queue.run_id, queue.suite)
+    values = metric_values(stats)
     values = values.assign(label=values["candidate"] + ":" + values["variant"])
     values = values[values["label"].isin(preds["label"].unique())]
     quality = None
@@ -177,7 +178,14 @@ def _sampling_inputs(store: Store, queue: Queue, preds: pd.DataFrame, examples: 
         quality = first.groupby("example_id")["value"].mean()
     outputs = preds.pivot(index="example_id", columns="label", values="output")
     scores = disagreement_scores(outputs, values, examples) if queue.strategy == "disagreement" else None
-    return {"references": references, "quality": quality, "disagreement": scores}
+    unsure = None
+    if queue.strategy == "judge-uncertain":
+        stats = stats.assign(label=stats["candidate"] + ":" + stats["variant"])
+        auto = metric_values(stats[stats["metric"] != "judge"])  # the automatic metrics only
+        auto = auto.assign(label=auto["candidate"] + ":" + auto["variant"])
+        unsure = judge_uncertainty(stats[stats["label"].isin(preds["label"].unique())],
+                                   auto[auto["label"].isin(preds["label"].unique())], examples)
+    return {"references": references, "quality": quality, "disagreement": scores, "uncertainty": unsure}
 
 
 # reviewers at work ------------------------------------------------------------------------------------------

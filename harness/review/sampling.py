@@ -3,7 +3,8 @@
 Each strategy takes the examples every chosen candidate answered and returns up to n of them with a
 priority (higher first). `disagreement` ranks examples by how much the candidates' outputs differ
 (token Jaccard distance, 0..1) plus how far apart their per-example metric values are (each metric's
-range across candidates, scaled by its largest range in the suite).
+range across candidates, scaled by its largest range in the suite). `judge-uncertain` ranks them by how
+unsure the run's `judge` metric was (judge_uncertainty) plus how far its grade is from the automatic metrics.
 """
 
 from __future__ import annotations
@@ -68,6 +69,55 @@ def disagreement_scores(outputs: pd.DataFrame, values: pd.DataFrame, examples: l
     return text + spread
 
 
+def _judge_rows(stats: pd.DataFrame) -> pd.DataFrame:
+    """Per (example, label) of the judge metric: uncertainty 0..1 and the grade scaled to 0..1 (NaN: failed)."""
+    from harness.records.rubric import option_value
+    from harness.review.rubrics import load_rubric
+
+    rows = []
+    for record in stats[stats["metric"] == "judge"].itertuples(index=False):
+        named = dict(zip(record.stat_names, record.stats, strict=True))
+        if "win" in named:  # pairwise: an order-dependent answer is the least sure
+            ok = named["ok"] > 0
+            rows.append((record.example_id, record.label, 1.0 - named["consistent"] if ok else 1.0,
+                         named["win"] + 0.5 * named["tie"] if ok else np.nan))
+            continue
+        values = [option_value(o) for o in load_rubric(json.loads(record.options_json).get("rubric", "likert"))
+                  .choices()]
+        low, span = min(values), (max(values) - min(values)) or 1.0
+        if named["ok"] <= 0:
+            rows.append((record.example_id, record.label, 1.0, np.nan))
+            continue
+        # the distance of the probability-weighted grade from the most likely option: for pass_fail exactly
+        # 1 - p(top option), for a Likert scale a lower bound of the spread of the judge's probabilities
+        unsure = min(1.0, 2.0 * abs(named["grade"] - named["top"]) / span)
+        rows.append((record.example_id, record.label, unsure, (named["grade"] - low) / span))
+    return pd.DataFrame(rows, columns=["example_id", "label", "uncertainty", "judge"])
+
+
+def judge_uncertainty(stats: pd.DataFrame, values: pd.DataFrame, examples: list[str]) -> pd.Series:
+    """stats: example_stats with a `label` column; values: metric_values (with `label`) of the automatic metrics
+    (every metric but the judge).
+
+    Per example, the largest over candidates of uncertainty (0..1) + |judge grade - automatic metrics| (both
+    scaled 0..1; the automatic value is the mean of each metric scaled by its range in the suite)."""
+    judged = _judge_rows(stats)
+    if judged.empty:
+        raise HarnessError("--strategy judge-uncertain: the run has no `judge` metric for this suite; add "
+                           "{name: judge, model: REF} to the suite's metrics, or choose another strategy")
+    auto = values
+    gap = pd.Series(0.0, index=judged.index)
+    if len(auto):
+        span = auto.groupby("metric")["value"].agg(lambda v: (v.max() - v.min()) or 1.0)
+        low = auto.groupby("metric")["value"].min()
+        scaled = auto.assign(value=(auto["value"] - auto["metric"].map(low)) / auto["metric"].map(span))
+        mean = scaled.groupby(["example_id", "label"])["value"].mean()
+        keys = list(zip(judged["example_id"], judged["label"], strict=True))
+        gap = (judged["judge"] - mean.reindex(keys).to_numpy()).abs().fillna(0.0)
+    score = (judged["uncertainty"] + gap).groupby(judged["example_id"]).max()
+    return score.reindex(examples).fillna(0.0)
+
+
 def _strata(references: pd.Series, quality: pd.Series | None) -> pd.Series:
     if references.nunique() <= MAX_LABELS:
         return references.astype(str)
@@ -91,7 +141,7 @@ def _allocate(sizes: pd.Series, n: int) -> pd.Series:
 
 def sample(strategy: str, examples: list[str], n: int, rng: np.random.Generator, *,
            references: pd.Series, quality: pd.Series | None = None,
-           disagreement: pd.Series | None = None) -> list[tuple[str, float]]:
+           disagreement: pd.Series | None = None, uncertainty: pd.Series | None = None) -> list[tuple[str, float]]:
     """Up to n (example_id, priority) pairs, highest priority first."""
     n = min(n, len(examples))
     order = [str(e) for e in rng.permutation(examples)]
@@ -107,4 +157,9 @@ def sample(strategy: str, examples: list[str], n: int, rng: np.random.Generator,
             raise ValueError("disagreement scores are needed")
         ranked = sorted(order, key=lambda e: -float(disagreement[e]))  # stable: ties stay in random order
         return [(e, float(disagreement[e])) for e in ranked[:n]]
-    raise HarnessError(f"--strategy {strategy}: must be random, stratified or disagreement")
+    if strategy == "judge-uncertain":
+        if uncertainty is None:
+            raise ValueError("judge uncertainty scores are needed")
+        ranked = sorted(order, key=lambda e: -float(uncertainty[e]))
+        return [(e, float(uncertainty[e])) for e in ranked[:n]]
+    raise HarnessError(f"--strategy {strategy}: must be random, stratified, disagreement or judge-uncertain")

@@ -9,13 +9,26 @@ application's DuckDB file, SQLite, text, a truncated file) and a schema newer th
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 
 from harness.errors import HarnessError
 from harness.records import CandidateInfo, ItemResult, RunRecord, TrainingResult
-from harness.store import results
-from harness.store.connection import FOREVER, connect, default_path, is_busy, retrying
+from harness.store import results, team
+from harness.store.address import TeamAddress, is_team, parse
+from harness.store.connection import FOREVER, connect, default_path, is_busy, lock_timeout, retrying
+from harness.store.filelock import Wait
+
+
+def address_of(path: str | os.PathLike | TeamAddress | None = None) -> Path | TeamAddress:
+    """The store `--db` / HARNESS_DB names: a DuckDB file path, or a team store (harness/store/address.py)."""
+    if isinstance(path, TeamAddress):
+        return path
+    raw = path if path is not None else os.environ.get("HARNESS_DB")
+    if raw is not None and is_team(raw):
+        return parse(raw)
+    return default_path(path)
 
 
 class Store:
@@ -23,7 +36,7 @@ class Store:
                  timeout_s: float | None = None):
         """create: False for reading commands (never create, migrate or write); timeout_s: the longest wait
         for a busy store (None: HARNESS_DB_LOCK_TIMEOUT, default 60 s; FOREVER: a run's writes)."""
-        self.path = default_path(path)
+        self.path = address_of(path)
         self.create = create
         self.timeout_s = timeout_s
 
@@ -34,6 +47,9 @@ class Store:
         connection: callers use the module functions per table family (harness/store/reviews.py, claims.py,
         report_queries.py, gates.py) or the methods below, each one short transaction.
         """
+        if isinstance(self.path, TeamAddress):
+            wait = Wait(self.path, lock_timeout() if self.timeout_s is None else self.timeout_s)
+            return team.retrying(fn, self.path, wait, self.create)
         if self.timeout_s is None:
             return retrying(fn, self.path, create=self.create)
         return retrying(fn, self.path, self.timeout_s, create=self.create)
@@ -53,6 +69,9 @@ class Store:
 
     def find_unfinished_run(self, config_hash: str) -> str | None:
         return self._write(lambda con: results.find_unfinished_run(con, config_hash))
+
+    def find_finished_run(self, config_hash: str) -> str | None:
+        return self._write(lambda con: results.find_finished_run(con, config_hash))
 
     def runs(self) -> pd.DataFrame:
         return self._read("SELECT * FROM runs ORDER BY started_at DESC")
@@ -119,4 +138,4 @@ class Store:
         )
 
 
-__all__ = ["FOREVER", "Store", "connect", "default_path", "is_busy"]
+__all__ = ["FOREVER", "Store", "TeamAddress", "address_of", "connect", "default_path", "is_busy"]

@@ -23,6 +23,7 @@ import duckdb
 
 from harness.errors import HarnessError
 from harness.records.review import Grade, ReviewItem, SubmitOutcome
+from harness.store.results import changed
 from harness.store.review_sql import fetch_items, insert_grade
 
 _OPEN = """
@@ -77,9 +78,8 @@ def open_counts(con: duckdb.DuckDBPyConnection, queue_id: str, reviewer: str, ov
 
 def _take_turn(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str) -> bool:
     """Write the item's row, so that a concurrent slot-taker of the same item conflicts; False: no such item."""
-    rows = con.execute("UPDATE review_items SET slot_turns = coalesce(slot_turns, 0) + 1 "
-                       "WHERE queue_id = ? AND item_id = ? RETURNING item_id", [queue_id, item_id]).fetchall()
-    return bool(rows)
+    return changed(con.execute("UPDATE review_items SET slot_turns = coalesce(slot_turns, 0) + 1 "
+                               "WHERE queue_id = ? AND item_id = ?", [queue_id, item_id]))
 
 
 def _slots(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str, reviewer: str, now: datetime) -> Slots:

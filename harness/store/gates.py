@@ -15,7 +15,8 @@ LATEST = "latest"
 
 _RESULTS = """
 SELECT s.run_id, s.candidate, s.variant, s.suite, i.dataset_fingerprint, c.fingerprint AS model_fingerprint,
-       s.example_id, s.metric, s.options_json, s.stat_names, s.stats, p.output, p.reference, p.error
+       s.example_id, s.metric, s.options_json, s.stat_names, s.stats, p.output, p.reference, p.error,
+       p.reference_list
 FROM example_stats s
 LEFT JOIN items i ON i.run_id = s.run_id AND i.candidate = s.candidate AND i.variant = s.variant
      AND i.suite = s.suite

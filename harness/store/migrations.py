@@ -86,6 +86,20 @@ MIGRATIONS: list[tuple[int, str]] = [
     CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
     INSERT INTO store_meta VALUES ('application', 'harness');
     """),
+    (7, """
+    CREATE TABLE judge_calibrations (
+        id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, judge_ref VARCHAR NOT NULL,
+        judge_fingerprint VARCHAR NOT NULL, prompt_hash VARCHAR NOT NULL, rubric_hash VARCHAR NOT NULL,
+        rubric VARCHAR NOT NULL, queue_id VARCHAR, n_items INTEGER, record_json VARCHAR NOT NULL);
+    """),
+    (8, """
+    ALTER TABLE predictions ADD COLUMN raw_output VARCHAR;
+    ALTER TABLE predictions ADD COLUMN extracted BOOLEAN;
+    ALTER TABLE items ADD COLUMN n_extract_missed BIGINT;
+    """),
+    (9, """
+    ALTER TABLE predictions ADD COLUMN reference_list VARCHAR[];
+    """),
 ]
 
 

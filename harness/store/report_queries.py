@@ -93,7 +93,7 @@ def example_stats(store: Store, run_ids: list[str], suites: list[str], metrics: 
 def predictions(store: Store, run_id: str, suite: str, candidate: str, variant: str) -> pd.DataFrame:
     """One work item's predictions, in example order."""
     return _frame(store, """
-        SELECT example_id, input, reference, output, latency_s, error FROM predictions
+        SELECT example_id, input, reference, output, raw_output, extracted, latency_s, error FROM predictions
         WHERE run_id = ? AND suite = ? AND candidate = ? AND variant = ? ORDER BY example_id""",
                   [run_id, suite, candidate, variant])
 

@@ -14,6 +14,13 @@ from harness.records import CandidateInfo, ItemResult, RunRecord, TrainingResult
 ITEM_KEY = "run_id = ? AND candidate = ? AND variant = ? AND suite = ?"
 
 
+def changed(result: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an INSERT/UPDATE/DELETE just executed touched a row (its count; PostgreSQL tables of a team
+    store have no RETURNING)."""
+    row = result.fetchone()
+    return bool(row and row[0])
+
+
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
     if rows.num_rows == 0:
         return
@@ -60,9 +67,10 @@ def write_item(con: duckdb.DuckDBPyConnection, item: ItemResult, dataset_row: di
     insert_arrow(con, "example_stats", _stats_table(item, base))
     insert_arrow(con, "scores", pa.Table.from_pylist([{**base, **dataclasses.asdict(s)} for s in item.scores]))
     n_failed = sum(1 for p in item.predictions if p.error)
+    n_missed = sum(1 for p in item.predictions if p.extracted is False)
     summary = {**base, "status": item.status, "reason": item.reason,
                "dataset_fingerprint": item.dataset_fingerprint, "n_examples": len(item.predictions),
-               "n_failed": n_failed, "wall_s": item.wall_s, "model_s": item.model_s,
+               "n_failed": n_failed, "n_extract_missed": n_missed, "wall_s": item.wall_s, "model_s": item.model_s,
                "finished_at": datetime.now()}
     insert_arrow(con, "items", pa.Table.from_pylist([summary]))
     if dataset_row:
@@ -79,6 +87,7 @@ def _predictions_table(item: ItemResult, base: dict) -> pa.Table:
     for key, value in base.items():
         columns[key] = [value] * n
     columns["choice_scores"] = pa.array(columns["choice_scores"], type=pa.list_(pa.float64()))
+    columns["reference_list"] = pa.array(columns["reference_list"], type=pa.list_(pa.string()))
     return pa.table(columns)
 
 
@@ -112,6 +121,14 @@ def find_unfinished_run(con: duckdb.DuckDBPyConnection, config_hash: str) -> str
         [config_hash],
     ).fetchone()
     return row[0] if row else None
+
+
+def find_finished_run(con: duckdb.DuckDBPyConnection, config_hash: str) -> str | None:
+    """The newest finished run of this configuration, when no run of it is unfinished."""
+    row = con.execute(
+        "SELECT run_id, status FROM runs WHERE config_hash = ? ORDER BY started_at DESC LIMIT 1", [config_hash],
+    ).fetchone()
+    return row[0] if row and row[1] == "finished" else None
 
 
 def runs_starting_with(con: duckdb.DuckDBPyConnection, prefix: str) -> list[str]:

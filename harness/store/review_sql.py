@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.records.review import Account, Candidate, Grade, Queue, ReviewItem
 from harness.records.rubric import Rubric
+from harness.store.results import changed
 
 ITEM_COLUMNS = [f.name for f in dataclasses.fields(ReviewItem)]
 _OPEN_TO = """(NOT EXISTS (SELECT 1 FROM review_queue_reviewers r WHERE r.queue_id = q.queue_id)
@@ -25,18 +26,16 @@ _OPEN_TO = """(NOT EXISTS (SELECT 1 FROM review_queue_reviewers r WHERE r.queue_
 # accounts ---------------------------------------------------------------------------------------------
 def insert_account(con: duckdb.DuckDBPyConnection, name: str, role: str, salt: bytes, digest: bytes) -> bool:
     """A new account whose password is one-time: it must be changed at the first login."""
-    row = con.execute(
+    return changed(con.execute(
         "INSERT INTO reviewers (name, role, salt, password_hash, created_at, password_set_at, last_login_at, "
-        "must_change_password) VALUES (?, ?, ?, ?, now(), now(), NULL, true) ON CONFLICT DO NOTHING RETURNING name",
-        [name, role, salt, digest]).fetchall()
-    return bool(row)
+        "must_change_password) VALUES (?, ?, ?, ?, now(), now(), NULL, true) ON CONFLICT DO NOTHING",
+        [name, role, salt, digest]))
 
 
 def set_password(con: duckdb.DuckDBPyConnection, name: str, salt: bytes, digest: bytes, one_time: bool) -> bool:
     """Replace a password; every session of the account ends with it."""
-    row = con.execute("UPDATE reviewers SET salt = ?, password_hash = ?, password_set_at = now(), "
-                      "must_change_password = ? WHERE name = ? RETURNING name",
-                      [salt, digest, one_time, name]).fetchall()
+    row = changed(con.execute("UPDATE reviewers SET salt = ?, password_hash = ?, password_set_at = now(), "
+                              "must_change_password = ? WHERE name = ?", [salt, digest, one_time, name]))
     con.execute("DELETE FROM review_sessions WHERE name = ?", [name])
     return bool(row)
 
@@ -60,7 +59,7 @@ def count_accounts(con: duckdb.DuckDBPyConnection) -> int:
 def delete_account(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     con.execute("DELETE FROM review_queue_reviewers WHERE reviewer = ?", [name])
     con.execute("DELETE FROM review_sessions WHERE name = ?", [name])
-    return bool(con.execute("DELETE FROM reviewers WHERE name = ? RETURNING name", [name]).fetchall())
+    return changed(con.execute("DELETE FROM reviewers WHERE name = ?", [name]))
 
 
 # login throttling ------------------------------------------------------------------------------------
@@ -194,10 +193,10 @@ def item(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str) -> ReviewI
 # grades --------------------------------------------------------------------------------------------------
 def insert_grade(con: duckdb.DuckDBPyConnection, grade: Grade) -> bool:
     """Store a grade unless this reviewer already graded the item; True when it was stored."""
-    row = con.execute(
-        "INSERT INTO review_grades VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING item_id",
+    row = changed(con.execute(
+        "INSERT INTO review_grades VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [grade.queue_id, grade.item_id, grade.reviewer, json.dumps(grade.answers, sort_keys=True),
-         grade.answers.get("overall"), grade.comment, grade.elapsed_s, grade.created_at]).fetchall()
+         grade.answers.get("overall"), grade.comment, grade.elapsed_s, grade.created_at]))
     if row:
         con.execute("DELETE FROM review_skips WHERE queue_id = ? AND item_id = ? AND reviewer = ?",
                     [grade.queue_id, grade.item_id, grade.reviewer])

@@ -102,28 +102,29 @@ class Suite:
     def has_split(self, split: str) -> bool:
         return bool(self.rows.get(split))
 
-    def _shots(self) -> list[dict]:
+    def _shots(self) -> list[tuple[dict, str]]:
         fs = self.config.few_shot
         pool = self.rows.get("train", [])
         if fs.k == 0:
             return []
         if len(pool) < fs.k:
             raise HarnessError(f"{self.path}: few_shot.k is {fs.k} but the train split has {len(pool)} rows")
-        return random.Random(fs.seed).sample(pool, fs.k)
+        # the same rows as sampling the pool itself: random.sample picks positions from the length alone
+        return [(pool[i], self.where("train", i)) for i in random.Random(fs.seed).sample(range(len(pool)), fs.k)]
 
-    def _example(self, row: dict, index: int, split: str, shots: list[dict]) -> Example:
+    def _example(self, row: dict, index: int, split: str, shots: list[tuple[dict, str]]) -> Example:
         choices, answer, reference = self._targets(row, self.where(split, index))
         prompt = render(self.config.template, row, self.path)
         if shots:
-            demos = [self._demo(s) for s in shots]
+            demos = [self._demo(shot, where) for shot, where in shots]
             prompt = self.config.few_shot.separator.join([*demos, prompt])
         example_id = str(row.get(self.config.fields.get("id", "id"), f"{split}-{index}"))
         return Example(example_id, prompt, choices, answer, reference, row)
 
-    def _demo(self, row: dict) -> str:
+    def _demo(self, row: dict, where: str) -> str:
         """A few-shot demonstration: the prompt and its answer, spaced as fine-tuning spaces it."""
         prompt = render(self.config.template, row, self.path)
-        choices, answer, reference = self._targets(row, f"{self.path}: a few-shot row")
+        choices, answer, reference = self._targets(row, where)
         if answer is not None:
             return prompt + self.continuation(choices[answer])
         text = reference if isinstance(reference, str) else reference[0]
