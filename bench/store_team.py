@@ -15,6 +15,7 @@ PostgreSQL binaries; it starts its own PostgreSQL 15 on loopback through tests/p
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -110,6 +111,7 @@ def main() -> None:
 
         team_module.close_all()
         server._run("pg_ctl", "-D", str(server.folder / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(server.folder, ignore_errors=True)
 
 
 def _report(per_item: int, items: list, file: Path, team: str) -> None:
