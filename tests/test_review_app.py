@@ -188,3 +188,35 @@ def test_admin_creates_a_queue_and_an_account_in_the_app(setup):
     at.run()
     password = at.code[-1].value
     assert login(store, "dave", password).account.role == "reviewer"
+
+
+def _old_item_ids(store, queue_id: str) -> set[str]:
+    """The ids the old code gave items: an unsalted hash of queue, example and candidate labels (guessable by
+    anyone who knows the shortlist). Computed for every candidate combination a reviewer could try."""
+    import hashlib
+    from itertools import combinations
+
+    examples = store.query("SELECT DISTINCT example_id FROM review_items WHERE queue_id = ?", [queue_id])
+    labels = [f"{c}:base" for c in CANDIDATES]
+    groups = [[label] for label in labels] + [sorted(p) for p in combinations(labels, 2)]
+    return {hashlib.sha256("|".join([queue_id, e, *g]).encode()).hexdigest()[:12]
+            for e in examples["example_id"] for g in groups}
+
+
+def test_blind_pages_hold_no_id_derivable_from_the_candidates(setup):
+    store, passwords = setup
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    log_in(at, "alice", passwords["alice"])
+    for queue_id in ("single-blind", "pair-blind"):
+        at.selectbox(key="grade_queue").set_value(queue_id).run()
+        guessable = _old_item_ids(store, queue_id)
+        for _ in range(2):
+            text = page_text(at)
+            assert not any(g in text for g in guessable)
+            assert not any(c in text for c in CANDIDATES)
+            shown = {k.split("-")[1] for k in (r.key for r in at.radio) if k and k.count("-") >= 2}
+            stored = set(store.query("SELECT item_id FROM review_items WHERE queue_id = ?", [queue_id])["item_id"])
+            assert shown and shown <= stored and not (shown & guessable)  # the page's ids are the random ones
+            next(b for b in at.button if b.label == "Skip for now").click()
+            at.run()
