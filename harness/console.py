@@ -1,4 +1,5 @@
-"""Progress on the terminal: one line per finished item, a live bar with ETA for the running one."""
+"""Progress: on a terminal one line per finished item and a live bar with ETA for the running one; in a log
+file (no terminal) plain timestamped lines with a heartbeat (PlainReporter)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,71 @@ class RichReporter:
             self.task = None
         colour = {"done": "green", "failed": "red"}.get(status, "yellow")
         self.console.print(f"[{colour}]{status:>14}[/] {label}  {note}")
+
+
+class PlainReporter:
+    """Progress as plain, timestamped lines for a log file (CI, nohup, a redirected terminal): one when a step
+    starts and ends, and a heartbeat with counts, elapsed time and ETA at least every `every_s` seconds
+    (HARNESS_PROGRESS_EVERY_S, default 30) while a step runs, even one that reports no counts (a load)."""
+
+    def __init__(self, stream=None, every_s: float | None = None):
+        import os
+        import sys
+        import threading
+
+        self.stream = stream or sys.stderr
+        self.every_s = every_s or float(os.environ.get("HARNESS_PROGRESS_EVERY_S") or 30)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._label, self._done, self._total, self._note, self._started = None, 0, None, "", 0.0
+
+    def __enter__(self) -> PlainReporter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _line(self, text: str) -> None:
+        import time
+
+        with self._lock:
+            self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+            self.stream.flush()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            if self._label is not None:
+                self._line(f"  … {self._label}: {self._status()}")
+
+    def _status(self) -> str:
+        import time
+
+        elapsed = time.monotonic() - self._started
+        if not self._total:
+            return f"{elapsed:.0f} s so far"
+        eta = elapsed / max(self._done, 1) * (self._total - self._done) if self._done else None
+        rest = f", ETA {eta:.0f} s" if eta is not None else ""
+        return f"{self._done}/{self._total}, {elapsed:.0f} s{rest}" + (f"  {self._note}" if self._note else "")
+
+    def item_started(self, label: str, total: int | None) -> None:
+        import time
+
+        self._label, self._done, self._total, self._note, self._started = label, 0, total, "", time.monotonic()
+        self._line(f"started {label}")
+
+    def item_progress(self, done: int, total: int, note: str = "") -> None:
+        self._done, self._total, self._note = done, total, note
+
+    def item_finished(self, label: str, status: str, note: str = "") -> None:
+        self._label = None
+        self._line(f"{status:>14} {label}  {note}")
+
+
+def make_reporter():
+    """The live bars on a terminal; plain timestamped lines when stderr is not one."""
+    import sys
+
+    return RichReporter() if sys.stderr.isatty() else PlainReporter()

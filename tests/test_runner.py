@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,3 +196,22 @@ def test_rerunning_a_finished_experiment_prints_its_table_and_starts_nothing(tmp
     fresh = subprocess.run([harness_command(), "run", str(path), "--db", str(db), "--new"], capture_output=True,
                            text=True, timeout=600)
     assert fresh.returncode == 0 and len(Store(db, create=False).runs()) == 2
+
+
+def test_with_output_redirected_a_progress_line_comes_at_least_every_interval(tmp_path, causal_dir):
+    """No terminal (CI, nohup): plain timestamped lines, a heartbeat at least every HARNESS_PROGRESS_EVERY_S
+    (30 s by default; 1 s here) through loading, training and evaluation. The test reads the log file."""
+    path = write_experiment(tmp_path, {"llama": causal_dir}, ["cls"], lora="steps: 1500")
+    log = tmp_path / "run.log"
+    env = {**os.environ, "HARNESS_PROGRESS_EVERY_S": "1"}
+    with log.open("w") as out:
+        done = subprocess.run([harness_command(), "run", str(path), "--db", str(tmp_path / "p.duckdb")],
+                              stdout=out, stderr=out, text=True, env=env, timeout=600)
+    text = log.read_text()
+    assert done.returncode == 0, text[-2000:]
+    stamps = [line[1:9] for line in text.splitlines() if re.match(r"^\[\d\d:\d\d:\d\d\] ", line)]
+    seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in (t.split(":") for t in stamps)]
+    assert len(seconds) >= 6 and "train LoRA" in text and "\x1b[" not in text  # plain text, no terminal codes
+    gaps = [b - a for a, b in zip(seconds, seconds[1:], strict=False)]
+    assert max(gaps) <= 3, gaps  # 1 s heartbeat; a second of slack for a loaded machine
+    assert any("… train LoRA" in line and "/1500" in line for line in text.splitlines())  # counts while training

@@ -55,7 +55,7 @@ def _already_finished(store: Store, prepared) -> bool:
 
 def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None,
          executor: str | None = None, address: str | None = None) -> None:
-    from harness.console import RichReporter
+    from harness.console import make_reporter
     from harness.runner import prepare, run_experiment
 
     prepared = prepare(path)  # every input checked (suites, templates, models) before the store is touched
@@ -64,7 +64,7 @@ def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tupl
     store = Store(db, timeout_s=float("inf"))  # a run waits for a busy store, never gives up
     if not fresh and resume is None and _already_finished(store, prepared):
         return
-    with RichReporter() as reporter:
+    with make_reporter() as reporter:
         run_id, status = run_experiment(path, store, reporter, resume=resume, fresh=fresh, prepared=prepared,
                                         executor=chosen)
     data_commands.record(checks, store, run_id)
