@@ -85,3 +85,16 @@ class Registry(Generic[T]):
             return None
         self.registered[name] = self.adapt(name, load_entry_point(self.what, name, ep))
         return self.registered[name]
+
+
+def lazy_face(package: str, module: str, names: list[str]):
+    """A package's `__getattr__` (PEP 562) that gives `names` of `module`, imported on first use: a family's
+    package exposes its main module without importing the whole family when one submodule is imported."""
+    import importlib
+
+    def __getattr__(name: str):
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

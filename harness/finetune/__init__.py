@@ -7,7 +7,7 @@ imports the rest of it.
 
 from __future__ import annotations
 
-import importlib
+from harness.plugins import lazy_face
 
 FACE = "harness.finetune.lora"
 __all__ = [
@@ -23,7 +23,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in __all__:
-        return getattr(importlib.import_module(FACE), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_face(__name__, FACE, __all__)

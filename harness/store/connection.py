@@ -171,7 +171,8 @@ def _upgrade(con: duckdb.DuckDBPyConnection, path: Path, known: schema.Schema | 
             _schemas[key] = schema.Schema(frozenset(schema.known_versions()))
 
 
-def _run(con: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+def in_transaction(con: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """fn(con) between BEGIN and COMMIT; rolled back (and re-raised) on any error. Both back-ends use it."""
     con.execute("BEGIN TRANSACTION")
     try:
         result = fn(con)
@@ -220,7 +221,7 @@ def _attempt(fn: Callable, path: Path, create: bool, wait: Wait, lock: StoreLock
     """One try in this thread's turn: the kept connection if it suits, else a new one; then the transaction."""
     if not outer:  # inside this thread's own transaction: the kept connection is in use, open another
         with connect(path, read_only=not create, wait=wait) as con:
-            return _run(con, fn)
+            return in_transaction(con, fn)
     kept = lock.kept.get("connection")
     if kept is not None and kept.read_only != (not create):
         lock.kept.pop("connection").close()
@@ -228,7 +229,7 @@ def _attempt(fn: Callable, path: Path, create: bool, wait: Wait, lock: StoreLock
     if kept is None:
         kept = lock.kept["connection"] = _open(path, create, wait)
     try:
-        return _run(kept.con, fn)
+        return in_transaction(kept.con, fn)
     except duckdb.CatalogException:
         if kept.known is not None and kept.known.missing() and not create:
             raise schema.older_error(path, kept.known) from None

@@ -23,6 +23,7 @@ import duckdb
 from harness.errors import HarnessError
 from harness.store import schema
 from harness.store.address import EXAMPLE, TeamAddress
+from harness.store.connection import in_transaction
 from harness.store.extensions import load_team
 from harness.store.filelock import Wait
 
@@ -218,20 +219,6 @@ def _schema(con: duckdb.DuckDBPyConnection, address: TeamAddress) -> schema.Sche
     return schema.Schema(schema.versions(con, address))
 
 
-def _run(con: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        result = fn(con)
-        con.execute("COMMIT")
-        return result
-    except Exception:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
-        raise
-
-
 def _writer_lock(address: TeamAddress) -> threading.Lock:
     """Writers of one process take turns (as on a file store), so that its threads never conflict with each
     other; other processes and machines still write at the same time (DuckLake and PostgreSQL order them)."""
@@ -251,9 +238,9 @@ def retrying(fn: Callable[[duckdb.DuckDBPyConnection], T], address: TeamAddress,
         cur = cursor(address, create)
         try:
             if turn is None:
-                return _run(cur, fn)
+                return in_transaction(cur, fn)
             with turn:
-                return _run(cur, fn)
+                return in_transaction(cur, fn)
         except duckdb.CatalogException:
             if known.missing() and not create:
                 raise schema.older_error(address, known) from None

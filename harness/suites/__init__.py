@@ -8,7 +8,7 @@ imports the rest of it.
 
 from __future__ import annotations
 
-import importlib
+from harness.plugins import lazy_face
 
 FACE = "harness.suites.suite"
 __all__ = [
@@ -32,7 +32,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in __all__:
-        return getattr(importlib.import_module(FACE), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_face(__name__, FACE, __all__)
