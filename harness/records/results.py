@@ -84,6 +84,10 @@ class ItemResult:
     scores: list[Score] = field(default_factory=list)
     wall_s: float = 0.0
     model_s: float = 0.0
+    fingerprint: str | None = None  # what determined the result (harness/reuse.py); equal -> reusable
+    reused_from: str | None = None  # the run whose stored result this item copied
+    n_truncated: int = 0  # inputs cut to the suite's `truncate` length
+    n_near_ties: int = 0  # generations where the top two logits were within the near-tie margin
 
 
 @dataclass
@@ -115,3 +119,5 @@ class TrainingResult:
     final_train_loss: float
     final_val_loss: float | None
     log: list[dict] = field(default_factory=list)  # {step, split, loss, elapsed_s}
+    recipe_fingerprint: str | None = None  # base model + LoRA settings + training data + seed (harness/reuse.py)
+    reused_from: str | None = None  # the run that trained this adapter, when this run reused it

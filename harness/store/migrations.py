@@ -100,6 +100,17 @@ MIGRATIONS: list[tuple[int, str]] = [
     (9, """
     ALTER TABLE predictions ADD COLUMN reference_list VARCHAR[];
     """),
+    (10, """
+    ALTER TABLE items ADD COLUMN fingerprint VARCHAR;
+    ALTER TABLE items ADD COLUMN reused_from VARCHAR;
+    ALTER TABLE items ADD COLUMN n_truncated BIGINT;
+    ALTER TABLE items ADD COLUMN n_near_ties BIGINT;
+    ALTER TABLE adapters ADD COLUMN recipe_fingerprint VARCHAR;
+    ALTER TABLE adapters ADD COLUMN reused_from VARCHAR;
+    CREATE TABLE data_checks (
+        run_id VARCHAR, suite VARCHAR, check_kind VARCHAR, severity VARCHAR, message VARCHAR, rows VARCHAR[],
+        created_at TIMESTAMP);
+    """),
 ]
 
 

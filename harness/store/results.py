@@ -71,7 +71,8 @@ def write_item(con: duckdb.DuckDBPyConnection, item: ItemResult, dataset_row: di
     summary = {**base, "status": item.status, "reason": item.reason,
                "dataset_fingerprint": item.dataset_fingerprint, "n_examples": len(item.predictions),
                "n_failed": n_failed, "n_extract_missed": n_missed, "wall_s": item.wall_s, "model_s": item.model_s,
-               "finished_at": datetime.now()}
+               "finished_at": datetime.now(), "fingerprint": item.fingerprint, "reused_from": item.reused_from,
+               "n_truncated": item.n_truncated, "n_near_ties": item.n_near_ties}
     insert_arrow(con, "items", pa.Table.from_pylist([summary]))
     if dataset_row:
         con.execute("DELETE FROM datasets WHERE fingerprint = ?", [dataset_row["fingerprint"]])
