@@ -207,6 +207,15 @@ class GenerationOptions(Strict):
         return value
 
 
+class TruncateOptions(Strict):
+    """Where the suite allows cutting long inputs (harness/predict/truncation.py): to `max_input_tokens`
+    tokens of the prompt as the model sees it, removing tokens from `side` (left: the start, keeping the end
+    where the question or "Summary:" is; right: the end)."""
+
+    max_input_tokens: int = Field(ge=1)
+    side: Literal["left", "right"] = "left"
+
+
 class MetricRef(Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -250,6 +259,7 @@ class SuiteConfig(Strict):
     few_shot: FewShot = Field(default_factory=FewShot)
     chat_template: Literal["auto", "on", "off"] = "auto"
     generation: GenerationOptions = Field(default_factory=GenerationOptions)
+    truncate: TruncateOptions | None = None  # None: an input longer than the model's context is an error
     metrics: list[MetricRef] = Field(min_length=1)
 
     @field_validator("metrics", mode="before")
@@ -266,6 +276,13 @@ class SuiteConfig(Strict):
             else:
                 out.append(item)
         return out
+
+    @field_validator("truncate", mode="before")
+    @classmethod
+    def _truncate_mapping(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"got {value!r}; give a mapping: {{max_input_tokens: N, side: left or right}}")
+        return value
 
     @model_validator(mode="after")
     def _kind_needs(self) -> SuiteConfig:

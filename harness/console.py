@@ -1,7 +1,10 @@
 """Progress: on a terminal one line per finished item and a live bar with ETA for the running one; in a log
-file (no terminal) plain timestamped lines with a heartbeat (PlainReporter)."""
+file (no terminal) plain timestamped lines with a heartbeat (PlainReporter). Both print the plan (a line per
+item with its expected cost) when told it, and show "item k of N, overall ETA" (harness.progress.PlanClock)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -13,6 +16,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from harness.progress import PlanClock
+
+if TYPE_CHECKING:
+    from harness.costs import ItemCost
+
+
+def plan_text(items: list[ItemCost]) -> list[str]:
+    from harness.costs import plan_lines
+
+    return plan_lines(items)
+
 
 class RichReporter:
     def __init__(self, console: Console | None = None):
@@ -22,6 +36,20 @@ class RichReporter:
                                  TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
                                  console=self.console, transient=True)
         self.task = None
+        self.plan: PlanClock | None = None
+        self._note = ""
+
+    def plan_started(self, items: list[ItemCost], warning: str | None = None,
+                     estimate_s: float | None = None) -> None:
+        self.plan = PlanClock(items, estimate_s)
+        for line in plan_text(items):
+            self.console.print(f"[dim]plan[/] {line}", highlight=False)
+        if warning:
+            self.console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+    def _with_plan(self, note: str) -> str:
+        overall = self.plan.summary() if self.plan else ""
+        return f"{note} · {overall}" if note and overall else note or overall
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -33,18 +61,25 @@ class RichReporter:
     def item_started(self, label: str, total: int | None) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(label, total=total, note="")
+        if self.plan:
+            self.plan.started(label)
+        self.task = self.progress.add_task(label, total=total, note=self._with_plan(""))
 
     def item_progress(self, done: int, total: int, note: str = "") -> None:
+        if self.plan:
+            self.plan.progress(done, total)
         if self.task is not None:
-            self.progress.update(self.task, completed=done, total=total, note=note)
+            self.progress.update(self.task, completed=done, total=total, note=self._with_plan(note))
 
     def item_finished(self, label: str, status: str, note: str = "") -> None:
+        if self.plan:
+            self.plan.finish(label, status)
         if self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
         colour = {"done": "green", "failed": "red"}.get(status, "yellow")
-        self.console.print(f"[{colour}]{status:>14}[/] {label}  {note}")
+        overall = f"  [dim]({self.plan.summary()})[/]" if self.plan and label in self.plan.parts else ""
+        self.console.print(f"[{colour}]{status:>14}[/] {label}  {note}{overall}")
 
 
 class PlainReporter:
@@ -63,6 +98,18 @@ class PlainReporter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
         self._label, self._done, self._total, self._note, self._started = None, 0, None, "", 0.0
+        self.plan: PlanClock | None = None
+
+    def plan_started(self, items: list[ItemCost], warning: str | None = None,
+                     estimate_s: float | None = None) -> None:
+        self.plan = PlanClock(items, estimate_s)
+        for line in plan_text(items):
+            self._line(f"plan {line}")
+        if warning:
+            self._line(f"warning: {warning}")
+
+    def _overall(self) -> str:
+        return f" · {self.plan.summary()}" if self.plan else ""
 
     def __enter__(self) -> PlainReporter:
         self._thread.start()
@@ -82,7 +129,7 @@ class PlainReporter:
     def _beat(self) -> None:
         while not self._stop.wait(self.every_s):
             if self._label is not None:
-                self._line(f"  … {self._label}: {self._status()}")
+                self._line(f"  … {self._label}: {self._status()}{self._overall()}")
 
     def _status(self) -> str:
         import time
@@ -97,15 +144,23 @@ class PlainReporter:
     def item_started(self, label: str, total: int | None) -> None:
         import time
 
+        if self.plan:
+            self.plan.started(label)
         self._label, self._done, self._total, self._note, self._started = label, 0, total, "", time.monotonic()
         self._line(f"started {label}")
 
     def item_progress(self, done: int, total: int, note: str = "") -> None:
+        if self.plan:
+            self.plan.progress(done, total)
         self._done, self._total, self._note = done, total, note
 
     def item_finished(self, label: str, status: str, note: str = "") -> None:
-        self._label = None
-        self._line(f"{status:>14} {label}  {note}")
+        if self.plan:
+            self.plan.finish(label, status)
+        if self._label is not None and self._label.removeprefix("evaluate ").startswith(label):
+            self._label = None  # the running step ended (under ray the step is every task: it goes on)
+        overall = f"  ({self.plan.summary()})" if self.plan and label in self.plan.parts else ""
+        self._line(f"{status:>14} {label}  {note}{overall}")
 
 
 def make_reporter():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from harness.config import EvaluationConfig
 from harness.metrics import get_metric
 from harness.metrics.stats import bootstrap_intervals
-from harness.predict import Predictor, predict
+from harness.predict import DecodingStats, Predictor, predict
 from harness.records import ItemResult, MetricStats, Prediction, Score
 from harness.suites import Example, Suite
 
@@ -53,10 +54,19 @@ def scores_with_intervals(computed, cfg: EvaluationConfig, seed: int) -> list[Sc
     return scores
 
 
-def evaluate_item(predictor: Predictor, suite: Suite, cfg: EvaluationConfig, seed: int, key: dict) -> ItemResult:
+def example_count(suite: Suite, cfg: EvaluationConfig) -> int:
+    """How many test examples `evaluate_item` evaluates (the total its progress counts to)."""
+    n = len(suite.rows.get("test", []))
+    return n if cfg.max_examples is None else min(n, cfg.max_examples)
+
+
+def evaluate_item(predictor: Predictor, suite: Suite, cfg: EvaluationConfig, seed: int, key: dict,
+                  progress: Callable[[int, int], None] | None = None) -> ItemResult:
+    """The item's whole result; `progress(examples done, total)` is called after each prediction batch."""
     started = time.perf_counter()
     examples = suite.examples("test", cfg.max_examples)
-    preds = predict(predictor, suite, examples, cfg.batch_size, cfg.max_memory_gb)
+    decoding = DecodingStats()  # near ties and truncated inputs, counted into the item
+    preds = predict(predictor, suite, examples, cfg.batch_size, cfg.max_memory_gb, stats=decoding, progress=progress)
     for example, pred in zip(examples, preds, strict=True):  # several references are stored as a list
         pred.reference_list = list(example.reference) if isinstance(example.reference, list) else None
     model_s = time.perf_counter() - started
@@ -65,7 +75,8 @@ def evaluate_item(predictor: Predictor, suite: Suite, cfg: EvaluationConfig, see
     return ItemResult(**key, status=status, reason=reason, dataset_fingerprint=suite.fingerprint,
                       predictions=preds, stats=[ms for _, ms in computed],
                       scores=scores_with_intervals(computed, cfg, seed),
-                      wall_s=time.perf_counter() - started, model_s=model_s)
+                      wall_s=time.perf_counter() - started, model_s=model_s, n_truncated=decoding.truncated,
+                      n_near_ties=decoding.near_tie_rows)
 
 
 def _status(suite: Suite, cfg: EvaluationConfig, n: int, preds: list) -> tuple[str, str | None]:
@@ -73,7 +84,8 @@ def _status(suite: Suite, cfg: EvaluationConfig, n: int, preds: list) -> tuple[s
     suite's `extract` regex did not find past generation.max_extract_miss_rate (below it, a warning)."""
     failed = sum(1 for p in preds if p.error)
     if n and failed / n > cfg.max_failure_rate:
-        return "failed", f"{failed} of {n} examples failed (max_failure_rate {cfg.max_failure_rate})"
+        first = next(p.error for p in preds if p.error)
+        return "failed", f"{failed} of {n} examples failed (max_failure_rate {cfg.max_failure_rate}); first: {first}"
     missed = sum(1 for p in preds if p.extracted is False)
     if not missed:
         return "done", None

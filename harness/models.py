@@ -182,6 +182,18 @@ def load_config(ref: ResolvedRef, trust_remote_code: bool = False) -> Any:
         raise HarnessError(f"model '{ref.ref}': cannot load its config ({_first_line(exc)})") from None
 
 
+def kind_of(ref_text: str, kind: ModelKindChoice = "auto", trust_remote_code: bool = False) -> Kind | None:
+    """The kind a model will load as, from its config alone; None when its loader is a plug-in's own or its
+    config cannot be read (the run's checks say why)."""
+    _, loader = loader_for(ref_text)
+    if loader.load is not None:
+        return None if kind == "auto" else kind  # type: ignore[return-value]
+    try:
+        return detect_kind(load_config(resolve(ref_text), trust_remote_code), kind)
+    except HarnessError:
+        return None
+
+
 def _check_hf(ref: ResolvedRef, options: LoadOptions) -> None:
     """What can be checked without loading the weights: the config loads (offline: from the cache), its
     kind is supported, the device exists, and a local folder's weight files are complete."""

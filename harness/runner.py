@@ -15,7 +15,7 @@ from typing import Any
 from harness import models
 from harness.config import CandidateConfig, ExecutorConfig, ExperimentConfig, load_experiment
 from harness.errors import HarnessError
-from harness.evaluation import dataset_row, evaluate_item
+from harness.evaluation import dataset_row, evaluate_item, example_count
 from harness.executors import AdapterFiles, Evaluated, Trained, require_ray
 from harness.executors.local import WorkContext, not_applicable_reason
 from harness.finetune import load_adapter, train_lora
@@ -27,6 +27,8 @@ from harness.predict import Predictor
 from harness.progress import Reporter, SilentReporter
 from harness.provenance import git_state, versions_json
 from harness.records import CandidateInfo, ItemResult, RunRecord
+from harness.reuse import ReusePlan, apply, decide
+from harness.reuse.fingerprints import ItemFingerprint
 from harness.store import Store
 from harness.suites import Suite, load_suite
 
@@ -63,6 +65,7 @@ class _Run:
     artifacts: Path
     done: set[tuple[str, str, str]] = field(default_factory=set)
     native_local: bool = True  # False under ray: native items ran as tasks, only lm-eval tasks run here
+    fingerprints: dict[tuple[str, str, str], ItemFingerprint] = field(default_factory=dict)
 
     @property
     def cfg(self) -> ExperimentConfig:
@@ -70,6 +73,16 @@ class _Run:
 
     def key(self, candidate: str, variant: str, suite: str) -> dict:
         return {"run_id": self.run_id, "candidate": candidate, "variant": variant, "suite": suite}
+
+    def stamp(self, item: ItemResult) -> ItemResult:
+        """The item with its fingerprint (what makes it reusable by later runs)."""
+        fp = self.fingerprints.get((item.candidate, item.variant, item.suite))
+        item.fingerprint = fp.item if fp else None
+        return item
+
+    def recipe(self, candidate: str, suite: str) -> str | None:
+        fp = self.fingerprints.get((candidate, "lora", suite))
+        return fp.recipe if fp else None
 
     def native_pending(self, candidate: str) -> list[WorkItem]:
         return [i for i in plan(self.cfg, self.prepared.suites) if i.candidate == candidate
@@ -116,11 +129,32 @@ def start_or_resume(store: Store, cfg: ExperimentConfig, path: Path, resume: str
     return run_id
 
 
+def plan_run(prepared: Prepared, store: Store | None, resume: str | None = None, fresh: bool = False,
+             reuse: bool = True) -> tuple[str | None, ReusePlan]:
+    """What `run_experiment` would do, writing nothing: the run it would continue (None: a new one) and each
+    native item's action. `store` None: there is no store yet, so nothing is done or reusable."""
+    cfg = prepared.cfg
+    run_id = None
+    if store is not None and resume:
+        run_id = store.resolve_run(resume)
+    elif store is not None and not fresh:
+        run_id = store.find_unfinished_run(cfg.config_hash())
+    done = store.done_items(run_id) if store is not None and run_id else set()
+    plan = decide(store, run_id, cfg, prepared.suites, done, reuse)
+    kinds = {c.name: models.kind_of(c.model, c.kind, cfg.trust_remote_code) for c in cfg.candidates}
+    by_name = {s.name: s for s in prepared.suites}
+    marked = [replace(d, not_applicable=not_applicable_reason(kinds[d.key[0]], by_name[d.key[2]]))
+              if kinds[d.key[0]] else d for d in plan.decisions]
+    return run_id, ReusePlan(marked)
+
+
 def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = None, resume: str | None = None,
                    fresh: bool = False, artifacts: Path | None = None,
-                   prepared: Prepared | None = None, executor: ExecutorConfig | None = None) -> tuple[str, str]:
+                   prepared: Prepared | None = None, executor: ExecutorConfig | None = None,
+                   reuse: bool = True) -> tuple[str, str]:
     """Run (or continue) an experiment; returns (run id, final status). `prepared`: what `prepare(path)`
-    returned, when the caller checked the inputs already; `executor`: overrides the experiment's."""
+    returned, when the caller checked the inputs already; `executor`: overrides the experiment's; `reuse`:
+    copy items (and adapters) whose inputs equal a stored one's instead of computing them (docs/reuse.md)."""
     path = Path(path)
     prepared = prepared or prepare(path)
     executor = executor or prepared.cfg.executor
@@ -131,6 +165,7 @@ def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = N
                artifacts or store.path.resolve().parent / "artifacts")
     try:
         run.done = store.done_items(run_id)
+        _reuse(run, decide(store, run_id, prepared.cfg, prepared.suites, run.done, reuse))
         failed = _run_on_ray(run, executor) if executor.kind == "ray" else False
         for candidate in prepared.cfg.candidates:
             failed |= _run_candidate(run, candidate)
@@ -140,6 +175,16 @@ def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = N
     status = "failed" if failed else "finished"
     store.set_run_status(run_id, status)
     return run_id, status
+
+
+def _reuse(run: _Run, plan: ReusePlan) -> None:
+    """Fingerprints kept for the items computed; the reusable items copied in and reported."""
+    run.fingerprints = {d.key: d.fingerprint for d in plan.decisions}
+    copied = apply(run.store, run.run_id, plan)
+    for d in plan.decisions:
+        if d.key in copied:
+            run.reporter.item_finished(d.label, "reused", f"from run {d.source}")
+    run.done |= copied
 
 
 def _mark_failed(store: Store, run_id: str) -> None:
@@ -201,14 +246,15 @@ def _run_native(run: _Run, candidate: CandidateConfig, base: LoadedModel, pendin
         label = f"{item.candidate} / {item.variant} / {item.suite}"
         reason = not_applicable_reason(base.kind, suite)
         if reason:
-            run.store.write_item(ItemResult(**key, status="not_applicable", reason=reason,
-                                            dataset_fingerprint=suite.fingerprint), dataset_row(suite))
+            run.store.write_item(run.stamp(ItemResult(**key, status="not_applicable", reason=reason,
+                                                      dataset_fingerprint=suite.fingerprint)), dataset_row(suite))
             run.reporter.item_finished(label, "not applicable", reason)
             continue
         predictor = _predictor_for(run, candidate, base, suite, item.variant)
-        run.reporter.item_started(f"evaluate {label}", None)
-        result = evaluate_item(predictor, suite, run.cfg.evaluation, run.cfg.seed, key)
-        run.store.write_item(result, dataset_row(suite))
+        run.reporter.item_started(f"evaluate {label}", example_count(suite, run.cfg.evaluation))
+        result = evaluate_item(predictor, suite, run.cfg.evaluation, run.cfg.seed, key,
+                               progress=lambda d, n: run.reporter.item_progress(d, n))
+        run.store.write_item(run.stamp(result), dataset_row(suite))
         failed |= result.status == "failed"
         run.reporter.item_finished(label, result.status, _headline(result))
         del predictor
@@ -228,6 +274,7 @@ def _predictor_for(run: _Run, candidate: CandidateConfig, base: LoadedModel, sui
     out_dir = run.artifacts / run.run_id / candidate.name / suite.name
     predictor, result = train_lora(base, suite, run.cfg.lora_for(candidate), run.cfg.seed, out_dir, run.run_id,
                                    candidate.name, lambda s, n, loss: reporter.item_progress(s, n, f"loss {loss:.3f}"))
+    result.recipe_fingerprint = run.recipe(candidate.name, suite.name)
     run.store.write_training(result)
     reporter.item_finished(label, "done",
                            f"{result.steps} steps, {result.tokens_per_s:.0f} tok/s, val loss {result.final_val_loss}")
@@ -275,7 +322,7 @@ def _run_on_ray(run: _Run, executor: ExecutorConfig) -> bool:
         if result.info is not None and result.info.candidate not in written:
             run.store.write_candidate(result.info)
             written.add(result.info.candidate)
-        run.store.write_item(result.item, dataset_row(by_name[result.item.suite]))
+        run.store.write_item(run.stamp(result.item), dataset_row(by_name[result.item.suite]))
         failed.append(result.item.status == "failed")
 
     def lost(task: Task, reason: str) -> None:
@@ -295,7 +342,8 @@ def _land_adapter(run: _Run, trained: Trained) -> None:
     if trained.training is None or trained.adapter is None:
         return
     folder = trained.adapter.write(run.artifacts / run.run_id / trained.candidate / trained.suite / "adapter")
-    run.store.write_training(replace(trained.training, adapter_path=str(folder)))
+    run.store.write_training(replace(trained.training, adapter_path=str(folder),
+                                     recipe_fingerprint=run.recipe(trained.candidate, trained.suite)))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Shared fixtures: offline environment, a store per test, tiny models built once per session."""
+"""Shared fixtures: offline environment, a store per test, tiny models built once per session, and (from
+tests/pg_server.py) a PostgreSQL server and stores of either back-end for the store test suite."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import tiny_models` from any test file
 
 import tiny_models  # noqa: E402
+from pg_server import (  # noqa: E402,F401  (fixtures: the PostgreSQL server, and stores of either back-end)
+    any_store_fixture,
+    new_store_address_fixture,
+    pg_server_fixture,
+    seeded_store_fixture,
+    store_kind_fixture,
+    team_address_fixture,
+    team_stores_fixture,
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

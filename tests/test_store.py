@@ -1,4 +1,5 @@
-"""The DuckDB store: round trips, idempotent writes, migrations, run references, lock retry."""
+"""The store: round trips, idempotent writes, migrations, run references (on both back-ends: the `store`
+fixture is tests/pg_server.py's any_store), and lock retry (about the DuckDB file, file-only)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from harness.errors import HarnessError
 from harness.records import CandidateInfo, ItemResult, MetricStats, Prediction, RunRecord, Score, TrainingResult
 from harness.store import Store
 from harness.store import connection as store_connection
+from harness.store import team as store_team
 from harness.store.connection import retrying
 from harness.store.migrations import MIGRATIONS
 
@@ -34,7 +36,14 @@ def item(run_id: str = "r1", variant: str = "base", status: str = "done") -> Ite
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
+def store(any_store) -> Store:
+    """A new store, a DuckDB file or a team store: each test taking it runs on both back-ends."""
+    return any_store
+
+
+@pytest.fixture
+def file_store(tmp_path) -> Store:
+    """A DuckDB file store, for the tests about the file itself (another process holding its lock)."""
     return Store(tmp_path / "store.duckdb")
 
 
@@ -104,7 +113,8 @@ def test_candidate_and_training_round_trip(store):
 
 def test_migrations_applied_once(store):
     store.runs()
-    store_connection._schemas.clear()  # as a new process would: check the file's version again
+    store_connection._schemas.clear()  # as a new process would: check the store's version again
+    store_team._schemas.clear()
     store.runs()
     versions = store.query("SELECT version FROM schema_version ORDER BY version")
     assert list(versions["version"]) == sorted(n for n, _ in MIGRATIONS)  # each exactly once
@@ -144,7 +154,8 @@ def hold(path, seconds: float) -> subprocess.Popen:
     return proc
 
 
-def test_write_waits_while_another_process_holds_the_file(store):
+def test_write_waits_while_another_process_holds_the_file(file_store):  # file-only: DuckDB's own file lock
+    store = file_store
     store.runs()  # create the file
     proc = hold(store.path, 1.0)
     try:
@@ -157,7 +168,8 @@ def test_write_waits_while_another_process_holds_the_file(store):
     assert len(store.table("items")) == 1
 
 
-def test_lock_that_stays_is_a_clear_error(store):
+def test_lock_that_stays_is_a_clear_error(file_store):  # file-only: DuckDB's own file lock
+    store = file_store
     store.runs()
     proc = hold(store.path, 3.0)
     try:

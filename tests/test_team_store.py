@@ -26,8 +26,7 @@ from harness.store import Store, TeamAddress, address_of
 from harness.store.address import parse
 from harness.store.team import team_statement
 
-why_not = pg.why_not
-pg_server_fixture, team_address_fixture = pg.pg_server_fixture, pg.team_address_fixture  # fixtures
+why_not = pg.why_not  # the fixtures (pg_server, team_address, any_store, ...) come through tests/conftest.py
 needs_team = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
 
 
@@ -91,16 +90,7 @@ def test_an_unreachable_server_is_one_error_line(capsys, monkeypatch):
     one_error(*cli(capsys, monkeypatch, "runs", "--db", address)[::2], "cannot reach PostgreSQL", "port=")
 
 
-# the same API on both back-ends ----------------------------------------------------------------------------
-@pytest.fixture(params=["file", "team"])
-def any_store(request, tmp_path) -> Store:
-    if request.param == "file":
-        return Store(tmp_path / "h.duckdb")
-    if why_not():
-        pytest.skip(why_not())
-    return Store(request.getfixturevalue("team_address"))
-
-
+# the same API on both back-ends (any_store: tests/pg_server.py) -------------------------------------------
 def _run(store: Store, run_id: str = RUN_ID) -> None:
     store.start_run(RunRecord(run_id, "t", "x.yaml", "{}", "hash", 0, None, None, "{}", "test"))
 

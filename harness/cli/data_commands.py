@@ -59,8 +59,21 @@ def before_run(prepared):
 
 
 def record(report, store, run_id: str) -> Path:
-    """The findings beside the run's artifacts: ARTIFACTS/RUN_ID/data_checks.json."""
+    """The findings recorded with the run: the store's `data_checks` table (replacing the run's earlier
+    findings, so a resumed run keeps one set) and ARTIFACTS/RUN_ID/data_checks.json beside the store."""
+    pass
     out = store.path.resolve().parent / "artifacts" / run_id / "data_checks.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.to_json(), encoding="utf-8")
     return out
+
+
+def summary_line(store, run_id: str) -> str | None:
+    """One line for under a run's table when it has data check findings (None when it has none)."""
+    found = store.data_checks([run_id])
+    if found.empty:
+        return None
+    kinds = found.groupby(["severity", "check_kind"], sort=False).size()
+    parts = ", ".join(f"{n} {severity} {kind}" for (severity, kind), n in kinds.items())
+    name = "finding" if len(found) == 1 else "findings"
+    return f"data checks: {len(found)} {name} ({parts}); harness data check EXPERIMENT for details"

@@ -53,8 +53,33 @@ def _already_finished(store: Store, prepared) -> bool:
     return True
 
 
+def _show_plan(path: Path, db: str | None, resume: str | None, fresh: bool, reuse: bool) -> None:
+    """`harness run --plan`: each item's action (done, reused from which run, computed; adapters trained or
+    reused), writing nothing and creating no store."""
+    from harness.runner import plan_run, prepare
+    from harness.store import TeamAddress, address_of
+
+    prepared = prepare(path)
+    where = address_of(db)
+    exists = isinstance(where, TeamAddress) or where.exists()
+    store = Store(db, create=False) if exists else None
+    if store is not None and not fresh and resume is None:
+        finished = store.find_finished_run(prepared.cfg.config_hash())
+        if finished:
+            typer.echo(f"this experiment already finished as run {finished}: `harness run` prints its table; "
+                       "`harness run --new` starts a new run, planned below")
+            fresh = True
+    run_id, plan = plan_run(prepared, store, resume, fresh, reuse)
+    typer.echo(f"plan: {'continue run ' + run_id if run_id else 'a new run'} in "
+               f"{where if exists else str(where) + ' (not created yet)'}"
+               + ("" if reuse else " (--no-reuse: nothing is reused)"))
+    for decision in plan.decisions:
+        typer.echo(f"  {decision.label}: {decision.describe()}")
+    typer.echo(plan.summary())
+
+
 def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None,
-         executor: str | None = None, address: str | None = None) -> None:
+         executor: str | None = None, address: str | None = None, reuse: bool = True) -> None:
     from harness.console import make_reporter
     from harness.runner import prepare, run_experiment
 
@@ -66,7 +91,7 @@ def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tupl
         return
     with make_reporter() as reporter:
         run_id, status = run_experiment(path, store, reporter, resume=resume, fresh=fresh, prepared=prepared,
-                                        executor=chosen)
+                                        executor=chosen, reuse=reuse)
     data_commands.record(checks, store, run_id)
     _print_table(store, run_id)
     if status != "finished":
@@ -93,8 +118,13 @@ def run(
     address: str | None = typer.Option(
         None, "--address", help="Ray cluster: auto or HOST:PORT (default: the experiment's; if none, this machine's "
         "cluster or a new local one)."),
+    plan: bool = typer.Option(False, "--plan", help="Show which items would be reused and which computed; run "
+                              "nothing."),
+    no_reuse: bool = typer.Option(False, "--no-reuse", help="Compute every item (and train every adapter) even "
+                                  "when the store holds one with the same inputs."),
 ) -> None:
-    """Run an experiment: every candidate x variant x suite, resuming unfinished work."""
+    """Run an experiment: every candidate x variant x suite, resuming unfinished work and reusing items whose
+    inputs equal a stored one's (docs/reuse.md)."""
     if experiment is None and resume is None:
         raise HarnessError("give an experiment file, or --resume RUN_ID")
     if gate is not None and baseline is None:
@@ -105,7 +135,11 @@ def run(
         load_inputs(baseline, None, gate, db)  # bad rules or a missing baseline fail before the run
     if experiment is None:
         experiment = Path(Store(db, create=False).run(resume)["experiment_path"])
-    _run(experiment, db, resume, new, None if baseline is None else (baseline, gate), executor, address)
+    if plan:
+        _show_plan(experiment, db, resume, new, not no_reuse)
+        return
+    _run(experiment, db, resume, new, None if baseline is None else (baseline, gate), executor, address,
+         not no_reuse)
 
 
 @app.command()

@@ -5,6 +5,7 @@ candidate does not load it again), does one training or one evaluation, and retu
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +75,9 @@ def train_unit(ctx: WorkContext, candidate: str, suite_name: str) -> Trained:
 
 
 def evaluate_unit(ctx: WorkContext, candidate: str, variant: Variant, suite_name: str,
-                  trained: Trained | None = None) -> Evaluated:
-    """One item: the base, or the base with the adapter `trained` carries, evaluated on the suite."""
+                  trained: Trained | None = None, progress: Callable[[int, int], None] | None = None) -> Evaluated:
+    """One item: the base, or the base with the adapter `trained` carries, evaluated on the suite;
+    `progress(examples done, total)` after each prediction batch."""
     suite, key = ctx.suites[suite_name], ctx.key(candidate, variant, suite_name)
     try:
         base, info = load_candidate(ctx, candidate)
@@ -89,7 +91,7 @@ def evaluate_unit(ctx: WorkContext, candidate: str, variant: Variant, suite_name
         predictor = _predictor(base, suite, variant, trained, Path(tmp))
         if isinstance(predictor, str):
             return Evaluated(ItemResult(**key, status="failed", reason=predictor), info)
-        return Evaluated(evaluate_item(predictor, suite, ctx.cfg.evaluation, ctx.cfg.seed, key), info)
+        return Evaluated(evaluate_item(predictor, suite, ctx.cfg.evaluation, ctx.cfg.seed, key, progress), info)
 
 
 def _predictor(base: LoadedModel, suite: Suite, variant: Variant, trained: Trained | None,

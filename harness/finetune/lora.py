@@ -74,7 +74,7 @@ def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out
     total = sum(p.numel() for p in model.parameters())
     train_rows = task.rows("train", lora.max_train_examples)
     val_rows = task.rows("validation", lora.max_eval_examples)
-    steps = lora.steps or max(1, math.ceil((lora.epochs or 1.0) * len(train_rows) / lora.batch_size))
+    steps = training_steps(lora, len(train_rows))
     log, stats = training_loop(model, task, train_rows, val_rows, lora, steps, seed, progress)
     model.eval()
     adapter_dir = out_dir / "adapter"
@@ -88,6 +88,11 @@ def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out
         float(np.mean(train_losses[-5:])), val_losses[-1] if val_losses else None, log,
     )
     return task.predictor(model), result
+
+
+def training_steps(lora: LoraConfig, n_train_rows: int) -> int:
+    """The optimiser steps one training takes: `steps`, or `epochs` passes over the rows in batches."""
+    return lora.steps or max(1, math.ceil((lora.epochs or 1.0) * n_train_rows / lora.batch_size))
 
 
 def make_task(base: LoadedModel, suite: Suite, lora: LoraConfig) -> Any:

@@ -18,9 +18,12 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def embed(model: Any, tokenizer: Any, texts: list[str], device: str, max_length: int = 256) -> torch.Tensor:
-    """Mean-pooled, L2-normalised sentence embeddings (the sentence-transformers recipe for MiniLM)."""
-    enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length).to(device)
+def embed(model: Any, tokenizer: Any, texts: list[str], device: str) -> torch.Tensor:
+    """Mean-pooled, L2-normalised sentence embeddings (the sentence-transformers recipe for MiniLM).
+
+    Texts are not cut: an input is fitted to the model (and cut only where the suite's `truncate` says) by
+    harness.predict.truncation before it gets here."""
+    enc = tokenizer(texts, return_tensors="pt", padding=True).to(device)
     hidden = model(**enc).last_hidden_state
     return F.normalize(mean_pool(hidden.float(), enc["attention_mask"]), dim=-1)
 
@@ -29,25 +32,29 @@ def choice_texts(suite: Suite, example: Example) -> list[str]:
     return [suite.continuation(c).strip() for c in example.choices]
 
 
-def predict_encoder(predictor: Any, suite: Suite, examples: list[Example], batch_size: int) -> list[Prediction]:
+def predict_encoder(predictor: Any, suite: Suite, examples: list[Example], batch_size: int,
+                    prompts: list[str] | None = None) -> list[Prediction]:
+    """Predictions in batches of `batch_size`; `prompts`: each example's input as fitted to the model
+    (harness.predict.truncation), by default the example's own text."""
+    prompts = prompts if prompts is not None else [ex.prompt for ex in examples]
     preds: list[Prediction] = []
     for start in range(0, len(examples), batch_size):
-        batch = examples[start : start + batch_size]
+        batch, texts = examples[start : start + batch_size], prompts[start : start + batch_size]
         began = time.perf_counter()
         if predictor.head:
-            scores = _head_scores(predictor, suite, batch)
+            scores = _head_scores(predictor, suite, batch, texts)
         else:
-            scores = _similarity_scores(predictor, suite, batch)
+            scores = _similarity_scores(predictor, suite, batch, texts)
         latency = (time.perf_counter() - began) / len(batch)
-        for ex, sc in zip(batch, scores, strict=True):
+        for ex, text, sc in zip(batch, texts, scores, strict=True):
             best = max(range(len(sc)), key=lambda j: sc[j])
             ref = ex.reference if isinstance(ex.reference, str) else ex.reference[0]
-            preds.append(Prediction(ex.id, ex.prompt, ref, ex.choices[best], best, sc, latency))
+            preds.append(Prediction(ex.id, text, ref, ex.choices[best], best, sc, latency))
     return preds
 
 
-def _similarity_scores(predictor: Any, suite: Suite, batch: list[Example]) -> list[list[float]]:
-    inputs = embed(predictor.model, predictor.tokenizer, [ex.prompt for ex in batch], predictor.device)
+def _similarity_scores(predictor: Any, suite: Suite, batch: list[Example], texts: list[str]) -> list[list[float]]:
+    inputs = embed(predictor.model, predictor.tokenizer, texts, predictor.device)
     scores = []
     for row, ex in enumerate(batch):
         options = embed(predictor.model, predictor.tokenizer, choice_texts(suite, ex), predictor.device)
@@ -56,24 +63,21 @@ def _similarity_scores(predictor: Any, suite: Suite, batch: list[Example]) -> li
 
 
 @torch.no_grad()
-def _head_scores(predictor: Any, suite: Suite, batch: list[Example]) -> list[list[float]]:
+def _head_scores(predictor: Any, suite: Suite, batch: list[Example], texts: list[str]) -> list[list[float]]:
     tok, device = predictor.tokenizer, predictor.device
     if suite.kind == "classification":
-        enc = tok([ex.prompt for ex in batch], return_tensors="pt", padding=True, truncation=True,
-                  max_length=256).to(device)
+        enc = tok(texts, return_tensors="pt", padding=True).to(device)
         logits = predictor.model(**enc).logits.float()
         return torch.log_softmax(logits, -1).tolist()
     scores = []
-    for ex in batch:
-        enc = multiple_choice_inputs(tok, ex.prompt, choice_texts(suite, ex), device)
+    for ex, text in zip(batch, texts, strict=True):
+        enc = multiple_choice_inputs(tok, text, choice_texts(suite, ex), device)
         logits = predictor.model(**enc).logits.float()[0]
         scores.append(torch.log_softmax(logits, -1).tolist())
     return scores
 
 
-def multiple_choice_inputs(tokenizer: Any, prompt: str, choices: list[str], device: str,
-                           max_length: int = 256) -> dict:
-    """(1, n_choices, seq) tensors pairing the prompt with each choice, for a multiple-choice head."""
-    enc = tokenizer([prompt] * len(choices), choices, return_tensors="pt", padding=True, truncation=True,
-                    max_length=max_length)
+def multiple_choice_inputs(tokenizer: Any, prompt: str, choices: list[str], device: str) -> dict:
+    """(1, n_choices, seq) tensors pairing the (fitted) prompt with each choice, for a multiple-choice head."""
+    enc = tokenizer([prompt] * len(choices), choices, return_tensors="pt", padding=True)
     return {k: v.unsqueeze(0).to(device) for k, v in enc.items()}

@@ -38,6 +38,21 @@ _NEUTRAL: dict[str, tuple] = {
 }
 
 
+TIE_MARGIN = {torch.float32: 1e-3, torch.float64: 1e-6}  # logits gap under which an argmax may flip
+HALF_TIE_MARGIN = 0.1  # float16 / bfloat16
+
+
+def tie_margin(dtype: torch.dtype) -> float:
+    """The logit gap under which the model's dtype may flip an argmax between two kernel shapes."""
+    return TIE_MARGIN.get(dtype, HALF_TIE_MARGIN)
+
+
+def near_tie(logits: torch.Tensor, margin: float) -> torch.Tensor:
+    """Per row (of the last dimension's logits): are the top two within `margin`?"""
+    top = torch.topk(logits.float(), 2, dim=-1).values
+    return (top[..., 0] - top[..., 1]) < margin
+
+
 def supports(model: Any) -> bool:
     """True where this loop decodes exactly as `generate(do_sample=False)` would."""
     config = getattr(model, "config", None)
@@ -57,8 +72,11 @@ def eos_ids(model: Any) -> torch.Tensor:
 
 @torch.no_grad()
 def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
-    """The tokens greedy decoding appends to each (left-padded) row, up to and including the one that ends it."""
+                      max_new_tokens: int, stop: Sequence[str], near_ties: list[int] | None = None) -> list[list[int]]:
+    """The tokens greedy decoding appends to each (left-padded) row, up to and including the one that ends it.
+
+    With `near_ties`, the rows (once each) whose emitted token had its top two logits within the tie margin
+    of the model's dtype are appended to it."""
     from harness.predict.stopping import rows_to_stop
     eos = eos_ids(model).to(input_ids.device)
     rows, logits, cache = prefill(model, input_ids, attention_mask)  # rows: original row of each live row
@@ -66,8 +84,12 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
     new: list[list[int]] = [[] for _ in rows]
     sequences, mask = input_ids[rows], attention_mask[rows]
     last = mask.sum(-1, keepdim=True) - 1
+    margin = tie_margin(next(model.parameters()).dtype)
     for step in range(max_new_tokens):
         token = logits.float().argmax(-1)
+        if near_ties is not None:
+            near_ties += [r for r, tie in zip(rows, near_tie(logits, margin).tolist(), strict=True)
+                          if tie and r not in near_ties]
         for live, row in enumerate(rows):
             new[row].append(int(token[live]))
         if step == max_new_tokens - 1:

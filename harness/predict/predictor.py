@@ -24,6 +24,7 @@ from harness.records import Prediction
 from harness.suites import Example, Suite
 
 DRAFT_TOKENS = 8  # the most drafted tokens a speculative decoding step verifies
+Progress = Callable[[int, int], None]  # (examples done, total), called after each batch
 
 
 @dataclass
@@ -44,10 +45,19 @@ def use_chat_template(suite: Suite, tokenizer: Any) -> bool:
 
 
 def build_prompt(suite: Suite, tokenizer: Any, example: Example) -> str:
+    return prompt_builder(suite, tokenizer)(example.prompt)
+
+
+def prompt_builder(suite: Suite, tokenizer: Any) -> Callable[[str], str]:
+    """The prompt the model sees for an example's text: the text, or the text in the chat template."""
     if not use_chat_template(suite, tokenizer):
-        return example.prompt
-    messages = [{"role": "user", "content": example.prompt.rstrip()}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return lambda text: text
+
+    def chat(text: str) -> str:
+        messages = [{"role": "user", "content": text.rstrip()}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    return chat
 
 
 @dataclass
@@ -56,6 +66,7 @@ class DecodingStats:
 
     near_tie_rows: rows where an emitted token's top two logits were within the tie margin, so a
     different kernel shape (speculative verification, another batch) may have flipped the argmax.
+    truncated: prompts cut to the suite's `truncate` length (harness.predict.truncation).
     """
 
     rows: int = 0
@@ -66,6 +77,7 @@ class DecodingStats:
     near_tie_rows: int = 0
     near_tie_inputs: list[str] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
+    truncated: int = 0
 
     def add(self, decoded: Any, prompts: Sequence[str]) -> None:
         self.rows += len(decoded.tokens)
@@ -78,20 +90,39 @@ class DecodingStats:
 
 def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_size: int,
             max_memory_gb: float | None = None, stats: DecodingStats | None = None,
-            speculate: bool = True) -> list[Prediction]:
-    """Per-example predictions, in batches of at most `batch_size` rows that fit the memory budget."""
-    if predictor.kind == "encoder":
-        from harness.predict.encoder import predict_encoder
+            speculate: bool = True, progress: Progress | None = None) -> list[Prediction]:
+    """Per-example predictions, in batches of at most `batch_size` rows that fit the memory budget;
+    `progress(examples done, total)` is called after each batch. Prompts are first fitted to the model
+    (harness.predict.truncation): cut where the suite's `truncate` says (counted in `stats.truncated`), an
+    error prediction where a prompt does not fit the model's context."""
+    from harness.predict.truncation import fit_examples, with_fitted
 
-        return predict_encoder(predictor, suite, examples, batch_size)
+    stats = stats if stats is not None else DecodingStats()
+    fitted = fit_examples(predictor, suite, examples, prompt_builder(suite, predictor.tokenizer))
+    stats.truncated += sum(1 for f in fitted if f.truncated and not f.error)
+
+    def failed(example: Example, fit: Any) -> Prediction:
+        return Prediction(example.id, fit.text, _ref_text(example), "", error=fit.error)
+
+    def run(kept: list[Example], fits: list[Any], done: Progress | None) -> list[Prediction]:
+        return _predict_fitted(predictor, suite, kept, [f.text for f in fits], [f.tokens for f in fits],
+                               (batch_size, max_memory_gb), stats, speculate, done)
+
+    return with_fitted(examples, fitted, failed, run, progress)
+
+
+def _predict_fitted(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
+                    lengths: list[int], sizes: tuple[int, float | None], stats: DecodingStats, speculate: bool,
+                    progress: Progress | None) -> list[Prediction]:
+    """Predictions of fitted prompts; `sizes`: (batch size, memory budget in GiB or None)."""
+    batch_size, max_memory_gb = sizes
+    if predictor.kind == "encoder":
+        return _predict_encoder(predictor, suite, examples, prompts, batch_size, progress)
     if predictor.kind == "seq2seq":
-        return _predict_seq2seq(predictor, suite, examples, batch_size, stats)
+        return _predict_seq2seq(predictor, suite, examples, prompts, sizes, stats, progress)
     from harness.predict.memory import budget_bytes, model_shape, rows_per_batch
 
-    prompts = [build_prompt(suite, predictor.tokenizer, ex) for ex in examples]
-    lengths = _token_lengths(predictor.tokenizer, prompts)
     budget, shape = budget_bytes(max_memory_gb, predictor.device), model_shape(predictor.model)
-    stats = stats if stats is not None else DecodingStats()
     if suite.kind == "generation":
         new = suite.config.generation.max_new_tokens
 
@@ -101,29 +132,43 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
         def run(batch: list[Example], texts: list[str]) -> list[Prediction]:
             return _generate_batch(predictor, suite, batch, texts, stats, speculate)
 
-        return _guarded(examples, prompts, fits, run, lengths, stats)
+        return _guarded(examples, prompts, fits, run, lengths, stats, progress)
     longest_choice = 8  # tokens of a choice whose logits are read; choices are short
 
     def fits_choices(length: int) -> int:
         return rows_per_batch(budget, shape, length, longest_choice, longest_choice, batch_size)
 
     return _guarded(examples, prompts, fits_choices, lambda ex, pr: _choices_batch(predictor, suite, ex, pr),
-                    lengths, stats)
+                    lengths, stats, progress)
 
 
-def _predict_seq2seq(predictor: Predictor, suite: Suite, examples: list[Example], batch_size: int,
-                     stats: DecodingStats | None) -> list[Prediction]:
-    """An encoder-decoder's predictions (harness.predict.seq2seq), in batches of `batch_size` examples."""
+def _predict_encoder(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
+                     batch_size: int, progress: Progress | None) -> list[Prediction]:
+    """An encoder's predictions (harness.predict.encoder), one batch of `batch_size` examples at a time."""
+    from harness.predict.encoder import predict_encoder
+
+    preds: list[Prediction] = []
+    for start in range(0, len(examples), batch_size):
+        window = slice(start, start + batch_size)
+        preds += predict_encoder(predictor, suite, examples[window], batch_size, prompts[window])
+        if progress:
+            progress(len(preds), len(examples))
+    return preds
+
+
+def _predict_seq2seq(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
+                     sizes: tuple[int, float | None], stats: DecodingStats,
+                     progress: Progress | None = None) -> list[Prediction]:
+    """An encoder-decoder's predictions (harness.predict.seq2seq), in batches of at most `sizes[0]` examples
+    that fit the memory budget `sizes[1]` (harness.predict.memory)."""
     from harness.predict import seq2seq
 
     tok, device, gen = predictor.tokenizer, predictor.device, suite.config.generation
-    prompts = [build_prompt(suite, tok, ex) for ex in examples]
-    stats = stats if stats is not None else DecodingStats()
 
     def run(batch: list[Example], texts: list[str]) -> list[Prediction]:
         started = time.perf_counter()
         if suite.kind == "generation":
-            new = seq2seq.generate_seq2seq(predictor.model, tok, texts, gen.max_new_tokens, gen.stop, device)
+            new = seq2seq.generate_seq2seq(predictor.model, tok, texts, gen.max_new_tokens, gen.stop, device, stats)
             stats.rows, stats.new_tokens = stats.rows + len(new), stats.new_tokens + sum(len(t) for t in new)
             outputs = [cut_at_stop(t, gen.stop) for t in tok.batch_decode(new, skip_special_tokens=True)]
             latency = (time.perf_counter() - started) / len(batch)
@@ -134,7 +179,8 @@ def _predict_seq2seq(predictor: Predictor, suite: Suite, examples: list[Example]
         return [Prediction(ex.id, p, _ref_text(ex), ex.choices[_best(sc)], _best(sc), sc, latency)
                 for ex, p, sc in zip(batch, texts, scores, strict=True)]
 
-    return _guarded(examples, prompts, lambda _: batch_size, run, _token_lengths(tok, prompts), stats)
+    fits = seq2seq.batch_fits(predictor.model, suite, examples, sizes, device)
+    return _guarded(examples, prompts, fits, run, _token_lengths(tok, prompts), stats, progress)
 
 
 def _best(scores: list[float]) -> int:
@@ -150,9 +196,10 @@ def _token_lengths(tokenizer: Any, prompts: list[str]) -> list[int]:
 
 def _guarded(examples: list[Example], prompts: list[str], fits: Callable[[int], int],
              run_batch: Callable[[list[Example], list[str]], list[Prediction]],
-             lengths: list[int], stats: DecodingStats) -> list[Prediction]:
+             lengths: list[int], stats: DecodingStats, progress: Progress | None = None) -> list[Prediction]:
     """Run batches, longest prompts first, each as large as `fits(its longest prompt)` allows; a failing
-    batch is retried example by example and failures are recorded, not raised."""
+    batch is retried example by example and failures are recorded, not raised. `progress(done, total)`
+    after each batch."""
     order = sorted(range(len(examples)), key=lambda i: -lengths[i])
     out: dict[int, Prediction] = {}
     start = 0
@@ -165,6 +212,8 @@ def _guarded(examples: list[Example], prompts: list[str], fits: Callable[[int], 
         except (RuntimeError, ValueError, IndexError) as exc:
             preds = [_single_or_error(run_batch, examples[i], prompts[i], exc) for i in idx]
         out.update(zip(idx, preds, strict=True))
+        if progress:
+            progress(len(out), len(examples))
     return [out[i] for i in range(len(examples))]
 
 
@@ -269,7 +318,9 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
         decoded = speculative.speculative_new_tokens(model, tokenizer, ids, mask, max_new_tokens, stop,
                                                      draft_tokens=DRAFT_TOKENS)
     else:
-        decoded = speculative.Decoded(greedy.greedy_new_tokens(model, tokenizer, ids, mask, max_new_tokens, stop))
+        ties: list[int] = []
+        decoded = speculative.Decoded(greedy.greedy_new_tokens(model, tokenizer, ids, mask, max_new_tokens, stop,
+                                                               ties), near_tie_rows=ties)
         decoded.forward_passes = max((len(t) for t in decoded.tokens), default=0)
     if stats is not None:
         stats.add(decoded, prompts)

@@ -31,11 +31,10 @@ import torch
 from transformers.cache_utils import DynamicLayer
 
 from harness.predict.choices import cache_argument
-from harness.predict.greedy import eos_ids, plain_layers, prefill
+from harness.predict.greedy import TIE_MARGIN, eos_ids, plain_layers, prefill, tie_margin
 from harness.predict.stopping import should_stop
 
-TIE_MARGIN = {torch.float32: 1e-3, torch.float64: 1e-6}  # logits gap under which an argmax may flip
-HALF_TIE_MARGIN = 0.1  # float16 / bfloat16
+__all__ = ["TIE_MARGIN", "Decoded", "lookup_draft", "speculative_new_tokens", "supports", "tie_margin"]
 
 
 @dataclass
@@ -115,11 +114,6 @@ class InPlaceLayer(DynamicLayer):
             buf[..., :width, :] = torch.gather(buf[..., : self.length, :], 2, take)
         self.length = width
         self._views()
-
-
-def tie_margin(dtype: torch.dtype) -> float:
-    """The logit gap under which the model's dtype may flip an argmax between two kernel shapes."""
-    return TIE_MARGIN.get(dtype, HALF_TIE_MARGIN)
 
 
 def supports(model: Any) -> bool:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.records import CandidateInfo, ItemResult, RunRecord, TrainingResult
-from harness.store import results, team
+from harness.store import results, reuse_sql, team
 from harness.store.address import TeamAddress, is_team, parse
 from harness.store.connection import FOREVER, connect, default_path, is_busy, lock_timeout, retrying
 from harness.store.filelock import Wait
@@ -123,6 +123,27 @@ class Store:
                         [run_id, candidate, suite])
         return df.iloc[0].to_dict() if len(df) else None
 
+    # reuse by content (harness/reuse/) ---------------------------------------------------------------
+    def item_source(self, fingerprint: str, exclude_run: str) -> str | None:
+        """The newest other run holding a done item with this fingerprint."""
+        return self._write(lambda con: reuse_sql.item_source(con, fingerprint, exclude_run))
+
+    def copy_item(self, source: str, target: str, key: tuple[str, str, str], with_adapter: bool = False) -> None:
+        """One item (candidate, variant, suite) copied from run `source` into `target` in one transaction;
+        `with_adapter`: also the adapter row of (candidate, suite) when `target` has none."""
+        def copy(con):
+            reuse_sql.copy_item(con, source, target, key)
+            if with_adapter and not results.has_adapter(con, target, key[0], key[2]):
+                reuse_sql.copy_adapter(con, source, target, key[0], key[2])
+
+        self._write(copy)
+
+    def adapter_sources(self, recipe: str, exclude_run: str) -> list[dict]:
+        return self._write(lambda con: reuse_sql.adapter_sources(con, recipe, exclude_run))
+
+    def copy_adapter(self, source: str, target: str, candidate: str, suite: str) -> None:
+        self._write(lambda con: reuse_sql.copy_adapter(con, source, target, candidate, suite))
+
     def table(self, name: str, run_ids: list[str] | None = None) -> pd.DataFrame:
         """A whole result table, optionally limited to some runs."""
         if name not in {"items", "scores", "predictions", "example_stats", "adapters", "training_log",
@@ -136,6 +157,19 @@ class Store:
         return self._read(
             "SELECT * FROM scores WHERE run_id = ? ORDER BY suite, metric, score, candidate, variant", [run_id]
         )
+
+    # data checks (harness/store/datachecks.py) ------------------------------------------------------
+    def write_data_checks(self, run_id: str, findings) -> int:
+        """Replace a run's data check findings (harness.datacheck Finding objects) in one transaction."""
+        from harness.store import datachecks
+
+        return self._write(lambda con: datachecks.write(con, run_id, findings))
+
+    def data_checks(self, run_ids: list[str]) -> pd.DataFrame:
+        """The runs' data check findings: run_id, suite, check_kind, severity, message, rows, created_at."""
+        from harness.store import datachecks
+
+        return self.transaction(lambda con: datachecks.read(con, run_ids))
 
 
 __all__ = ["FOREVER", "Store", "TeamAddress", "address_of", "connect", "default_path", "is_busy"]

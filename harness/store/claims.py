@@ -15,8 +15,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from harness.records.review import Account, Desk, Grade, Progress, Queue, ReviewItem, SubmitOutcome
-from harness.store import Store, review_sql
+from harness.store import Store, review_sql, team, team_direct
 from harness.store import claim_sql as sql
+from harness.store.address import TeamAddress
 from harness.store.connection import once_per_key
 
 Clock = Callable[[], datetime]
@@ -79,7 +80,11 @@ def skipped_left(store: Store, queue: Queue, reviewer: str, clock: Clock) -> int
 
 
 def store_grade(store: Store, grade: Grade, overlap: int, clock: Clock) -> SubmitOutcome:
-    """Store a grade if its slot allows it (claim_sql.store_grade): "stored", "duplicate" or "full"."""
+    """Store a grade if its slot allows it (claim_sql.store_grade): "stored", "duplicate" or "full". On a
+    team store that writes, one call of a PostgreSQL function (team_direct.py) instead of a transaction."""
+    if isinstance(store.path, TeamAddress) and store.create:
+        team.known(store.path, store.create)  # created or upgraded, as Store.transaction does first
+        return team_direct.store_grade(store.path, grade, overlap, clock)
     return _unique(store, lambda con: sql.store_grade(con, grade, overlap, clock()))
 
 

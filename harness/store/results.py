@@ -108,6 +108,12 @@ def _stats_table(item: ItemResult, base: dict) -> pa.Table:
     return pa.concat_tables(parts) if parts else pa.table({})
 
 
+def has_adapter(con: duckdb.DuckDBPyConnection, run_id: str, candidate: str, suite: str) -> bool:
+    row = con.execute("SELECT count(*) FROM adapters WHERE run_id = ? AND candidate = ? AND suite = ?",
+                      [run_id, candidate, suite]).fetchone()
+    return bool(row and row[0])
+
+
 def done_items(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str, str]]:
     rows = con.execute(
         "SELECT candidate, variant, suite FROM items WHERE run_id = ? AND status IN ('done', 'not_applicable')",

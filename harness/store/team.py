@@ -115,7 +115,11 @@ def cursor(address: TeamAddress, create: bool) -> duckdb.DuckDBPyConnection:
 
 
 def close_all() -> None:
-    """Detach every team store of this process (tests; a process exiting does it anyway)."""
+    """Detach every team store of this process, and close its direct connections (tests; a process exiting
+    does it anyway)."""
+    from harness.store import team_direct
+
+    team_direct.close_all()
     with _open_lock:
         for con in _databases.values():
             con.close()
@@ -194,6 +198,16 @@ def _known(address: TeamAddress, create: bool) -> schema.Schema:
     raise AssertionError("unreachable")
 
 
+def known(address: TeamAddress, create: bool) -> schema.Schema:
+    """The store's schema as Store.transaction finds it first (created or upgraded by a writer); an empty one
+    is refused to a reader."""
+    found = _known(address, create)
+    if found.empty and not create:
+        raise HarnessError(f"the team store {address} has no tables yet; a run fills it: harness run EXPERIMENT "
+                           "--db ADDRESS")
+    return found
+
+
 def _inspect(address: TeamAddress, create: bool) -> schema.Schema:
     cur = cursor(address, create)
     try:
@@ -228,10 +242,7 @@ def _writer_lock(address: TeamAddress) -> threading.Lock:
 
 def retrying(fn: Callable[[duckdb.DuckDBPyConnection], T], address: TeamAddress, wait: Wait, create: bool) -> T:
     """fn(con) in one transaction on the team store; run again on a conflict with a concurrent transaction."""
-    known = _known(address, create)
-    if known.empty and not create:
-        raise HarnessError(f"the team store {address} has no tables yet; a run fills it: harness run EXPERIMENT "
-                           "--db ADDRESS")
+    found = known(address, create)
     delay = 0.01
     turn = _writer_lock(address) if create else None
     while True:
@@ -242,8 +253,8 @@ def retrying(fn: Callable[[duckdb.DuckDBPyConnection], T], address: TeamAddress,
             with turn:
                 return in_transaction(cur, fn)
         except duckdb.CatalogException:
-            if known.missing() and not create:
-                raise schema.older_error(address, known) from None
+            if found.missing() and not create:
+                raise schema.older_error(address, found) from None
             raise
         except duckdb.Error as exc:
             if not _RETRY.search(str(exc).lower()) or wait.expired():

@@ -77,7 +77,8 @@ class Suite:
     @cached_property
     def fingerprint(self) -> str:
         """Content hash of the data and of everything in the config that changes the examples."""
-        digest = hashlib.sha256(self.config.model_dump_json(exclude={"description", "checks"}).encode())
+        unset = {"truncate"} if self.config.truncate is None else set()  # fingerprints from before the field
+        digest = hashlib.sha256(self.config.model_dump_json(exclude={"description", "checks", *unset}).encode())
         if self.config.label_values != list(self.config.labels or []):
             digest.update(json.dumps(self.config.label_values).encode())
         for split in SPLITS:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from reports import ui
+from reports.datachecks import leakage_warning
 from reports.leaderboard import leaderboard_chart, leaderboard_frame, leaderboard_table
 from reports.paired import ALPHA
 from reports.scores import selection_options, system_label
@@ -38,6 +39,8 @@ def render(store) -> None:
         st.info("No scores yet for these runs; they appear as work items finish.")
         return
     st.caption(LEGEND)
+    if warning := leakage_warning(store, run_ids):
+        st.warning(ui.md_escape(warning), icon="⚠️")
     ui.table(wide, "leaderboard", "lb")
     chart = leaderboard_chart(long, ui.colours(store))
     if chart is not None:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from reports import ui
+from reports.datachecks import leakage_warning
 from reports.lift import lift_chart, lift_frame
 from reports.paired import ALPHA
 from reports.scores import selection_options
@@ -22,6 +23,8 @@ def render(store) -> None:
         return
     st.caption(f"lift = LoRA − base on the same examples; [low, high] is the paired bootstrap 95% interval of the "
                f"difference; ▲ / ▼ significant gain / loss (p < {ALPHA} and the interval excludes 0).")
+    if warning := leakage_warning(store, run_ids):
+        st.warning(ui.md_escape(warning), icon="⚠️")
     ui.table(lift, "lift", "lift")
     st.altair_chart(lift_chart(lift, ui.colours(store)))
 

@@ -1,0 +1,116 @@
+"""Which items of a run are done, reused from another run of the store, or computed; and which adapters are
+reused rather than trained. `decide` reads only; `apply` copies the reused items into the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from harness.config import ExperimentConfig
+from harness.models import hash_files
+from harness.reuse.fingerprints import ItemFingerprint, item_fingerprint, model_fingerprint
+from harness.store import Store
+from harness.suites import Suite
+
+Action = Literal["done", "reuse", "compute"]
+Key = tuple[str, str, str]  # candidate, variant, suite
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One native item: what happens to it, the stored result it copies (`source`, a run id), and for a LoRA
+    item that is computed, the run whose adapter it uses instead of training one (`adapter_from`)."""
+
+    key: Key
+    fingerprint: ItemFingerprint
+    action: Action
+    source: str | None = None
+    adapter_from: str | None = None
+    not_applicable: str | None = None  # why the item cannot run on this candidate (it is recorded as such)
+
+    @property
+    def label(self) -> str:
+        return " / ".join(self.key)
+
+    def describe(self) -> str:
+        if self.not_applicable and self.action == "compute":
+            return f"not applicable ({self.not_applicable})"
+        if self.action == "done":
+            return "done in this run"
+        if self.action == "reuse":
+            return f"reuse from run {self.source}"
+        if self.key[1] != "lora":
+            return "compute"
+        if self.adapter_from:
+            return f"compute with the adapter of run {self.adapter_from}"
+        return "compute (train adapter)"
+
+
+@dataclass(frozen=True)
+class ReusePlan:
+    decisions: list[Decision]
+
+    def by_key(self) -> dict[Key, Decision]:
+        return {d.key: d for d in self.decisions}
+
+    def count(self, action: Action) -> int:
+        return sum(1 for d in self.decisions if d.action == action)
+
+    def summary(self) -> str:
+        trained = {(d.key[0], d.key[2]) for d in self.decisions if d.action == "compute" and d.key[1] == "lora"
+                   and not d.adapter_from and not d.not_applicable}
+        adapters = {(d.key[0], d.key[2]) for d in self.decisions if d.action == "compute" and d.adapter_from}
+        na = sum(1 for d in self.decisions if d.action == "compute" and d.not_applicable)
+        return (f"{len(self.decisions)} items: {self.count('reuse')} reused, {self.count('compute') - na} to compute, "
+                f"{na} not applicable, {self.count('done')} done in this run; {len(trained)} adapters to train, "
+                f"{len(adapters)} reused")
+
+
+def decide(store: Store | None, run_id: str | None, cfg: ExperimentConfig, suites: list[Suite],
+           done: Iterable[Key] = (), reuse: bool = True) -> ReusePlan:
+    """Every native item of the experiment with its fingerprint and action. `store` None (no store yet) or
+    `reuse` False: nothing is reused. `run_id`: the run the items belong to (None: a new run)."""
+    done, me = set(done), run_id or ""
+    decisions = []
+    for candidate in cfg.candidates:
+        model = model_fingerprint(cfg, candidate)
+        for suite in suites:
+            for variant in cfg.variants:
+                key, fp = (candidate.name, variant, suite.name), item_fingerprint(cfg, candidate, variant, suite, model)
+                if key in done:
+                    decisions.append(Decision(key, fp, "done"))
+                    continue
+                source = store.item_source(fp.item, me) if store is not None and reuse else None
+                adapter = None
+                if source is None and fp.recipe and store is not None and reuse:
+                    adapter = _adapter_source(store, fp.recipe, me)
+                decisions.append(Decision(key, fp, "reuse" if source else "compute", source, adapter))
+    return ReusePlan(decisions)
+
+
+def _adapter_source(store: Store, recipe: str, exclude_run: str) -> str | None:
+    """The newest other run with an adapter of this recipe whose files are still there, unchanged."""
+    for row in store.adapter_sources(recipe, exclude_run):
+        folder = Path(str(row["adapter_path"]))
+        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        if files and hash_files(files) == row["adapter_hash"]:
+            return str(row["run_id"])
+    return None
+
+
+def apply(store: Store, run_id: str, plan: ReusePlan) -> set[Key]:
+    """Copy every reused item (and a reused LoRA item's adapter row) into the run, and the adapter rows that
+    computed LoRA items will use; the keys now done."""
+    copied: set[Key] = set()
+    have_adapter: set[tuple[str, str]] = set()
+    for d in plan.decisions:
+        if d.action == "reuse" and d.source:
+            store.copy_item(d.source, run_id, d.key, with_adapter=d.key[1] == "lora")
+            copied.add(d.key)
+        elif d.action == "compute" and d.adapter_from and (d.key[0], d.key[2]) not in have_adapter:
+            if store.adapter(run_id, d.key[0], d.key[2]) is None:
+                store.copy_adapter(d.adapter_from, run_id, d.key[0], d.key[2])
+            have_adapter.add((d.key[0], d.key[2]))
+    return copied
