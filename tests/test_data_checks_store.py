@@ -169,3 +169,13 @@ def test_runs_page_says_no_findings_and_leaderboard_warns_only_on_overlap(runs):
     board = _page(runs.db, "leaderboard", runs.leaky)
     [marker] = [_plain(w.value) for w in board.warning]
     assert f"run {runs.leaky} suite leaky (warning, 2 test rows)" in marker and "LoRA lift" in marker
+
+
+def test_show_prints_the_findings_line_under_the_table(runs, capsys):
+    capsys.readouterr()
+    assert _harness("show", runs.leaky, "--db", str(runs.db)) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1] == ("data checks: 1 finding (1 warning overlap); harness data check "
+                                             "EXPERIMENT for details")
+    assert _harness("show", runs.clean, "--db", str(runs.db)) == 0
+    assert "data checks:" not in capsys.readouterr().out

@@ -262,3 +262,25 @@ def test_a_node_killed_mid_run_the_run_still_finishes(tmp_path, cluster, causal_
     finally:
         ray.shutdown()
     assert len(alive) == 1 and "second_node" not in alive[0]["Resources"], "the second node should be gone"
+
+
+def test_on_ray_reused_items_are_not_sent_and_stored_adapters_are_not_trained_again(tmp_path, cluster, causal_dir,
+                                                                                     encoder_dir):
+    """A local run, then the same experiment on the cluster with one evaluation setting changed: every item is
+    computed again (its fingerprint changed) with the adapters the local run trained (their recipe did not)."""
+    path = _experiment(tmp_path, causal_dir, encoder_dir)
+    store = Store(tmp_path / "both.duckdb")
+    local_id, status = run_experiment(path, store)
+    assert status == "finished"
+    path.write_text(path.read_text().replace("bootstrap_resamples: 50", "bootstrap_resamples: 60"))
+    executor = ExecutorConfig(kind="ray", address=cluster.address)
+    run_id, status = run_experiment(path, store, executor=executor)
+    assert status == "finished" and run_id != local_id
+    assert store.table("items", [run_id])["reused_from"].isna().all()
+    adapters = store.table("adapters", [run_id]).set_index(["candidate", "suite"])
+    trained = store.table("adapters", [local_id]).set_index(["candidate", "suite"])
+    assert len(adapters) == len(trained) == 3  # llama cls + gen, bert cls
+    assert set(adapters["reused_from"]) == {local_id}
+    assert adapters["adapter_path"].equals(trained["adapter_path"].loc[adapters.index])
+    same, status = run_experiment(path, store, executor=executor, fresh=True)  # unchanged: nothing sent at all
+    assert status == "finished" and set(store.table("items", [same])["reused_from"].dropna()) == {run_id}

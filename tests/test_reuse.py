@@ -241,3 +241,17 @@ def test_run_new_reuses_and_no_reuse_recomputes_from_the_command_line(first_run,
     assert code == 0, err
     newest = store.runs()["run_id"].iloc[0]
     assert set(_items(store, newest).values()) == {None} and sorted(trainings) == ["tiny_cls", "tiny_gen"]
+
+
+def test_reuse_on_a_team_store_copies_whole_items(team_address, tmp_path, causal_dir, trainings):
+    """The copies are SQL inside the store: on DuckLake too, every reused item arrives whole."""
+    path = write_experiment(tmp_path, {"llama": causal_dir}, ["cls", "gen"])
+    store = Store(team_address)
+    first, status = run_experiment(path, store, artifacts=tmp_path / "artifacts")
+    assert status == "finished" and sorted(trainings) == ["tiny_cls", "tiny_gen"]
+    again, status = run_experiment(path, store, fresh=True, artifacts=tmp_path / "artifacts")
+    assert status == "finished" and len(trainings) == 2  # nothing trained the second time
+    assert _items(store, again) == {key: first for key in ITEMS}
+    for name in ("predictions", "example_stats", "scores", "adapters", "training_log", "candidates"):
+        assert len(store.table(name, [again])) == len(store.table(name, [first])) > 0, name
+    assert _table(store, again) == _table(store, first)

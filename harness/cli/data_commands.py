@@ -53,7 +53,7 @@ def before_run(prepared):
         counts = ", ".join(f"{where} {n}" if n > 1 else where for where, n in
                            Counter(f"{f.suite} {f.check}" for f in report.findings).items())
         typer.echo(f"data checks: {len(report.findings)} finding(s) ({counts}); details: harness data check "
-                   "EXPERIMENT, or data_checks.json in the run's artifacts", err=True)
+                   "EXPERIMENT, the report's Runs page, or data_checks.json in the run's artifacts", err=True)
     fail(report)
     return report
 
@@ -61,7 +61,7 @@ def before_run(prepared):
 def record(report, store, run_id: str) -> Path:
     """The findings recorded with the run: the store's `data_checks` table (replacing the run's earlier
     findings, so a resumed run keeps one set) and ARTIFACTS/RUN_ID/data_checks.json beside the store."""
-    pass
+    store.write_data_checks(run_id, report.findings)
     out = store.path.resolve().parent / "artifacts" / run_id / "data_checks.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.to_json(), encoding="utf-8")

@@ -17,11 +17,16 @@ DbOption = typer.Option(None, "--db", help="DuckDB file (default: $HARNESS_DB or
 
 def _print_table(store: Store, run_id: str) -> None:
     from harness.store.report_queries import scores
-    from harness.tables import comparison_frame, render_text
+    from harness.tables import comparison_frame, render_notes, render_text
 
-    table = comparison_frame(scores(store, [run_id]), store.table("items", [run_id]))  # in the order written
+    items = store.table("items", [run_id])
+    table = comparison_frame(scores(store, [run_id]), items)  # in the order written
     typer.echo(f"run {run_id}")
     typer.echo(render_text(table))
+    if line := data_commands.summary_line(store, run_id):
+        typer.echo(line)
+    if notes := render_notes(items):  # truncated inputs, near ties, extract misses (harness/tables.py)
+        typer.echo(notes)
 
 
 def _executor(prepared, kind: str | None, address: str | None):

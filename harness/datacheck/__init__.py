@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 FACE = "harness.datacheck.checks"
-__all__ = ["CheckReport", "Finding", "check_experiment", "check_suites", "load_targets"]
+__all__ = ["CheckReport", "Finding", "check_suites", "load_targets"]
 
 
 def __getattr__(name: str):

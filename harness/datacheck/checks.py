@@ -178,11 +178,3 @@ def _is_experiment(path: Path) -> bool:
     data, _ = read_yaml(path)
     return isinstance(data, dict) and "candidates" in data
 
-
-def check_experiment(suites: list[Suite], lora: bool, out_dir: Path | None = None) -> CheckReport:
-    """The checks `harness run` runs, written to OUT_DIR/data_checks.json when given."""
-    report = check_suites(suites, lora_data=lora)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "data_checks.json").write_text(report.to_json(), encoding="utf-8")
-    return report
