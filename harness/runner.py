@@ -29,6 +29,7 @@ from harness.provenance import git_state, versions_json
 from harness.records import CandidateInfo, ItemResult, RunRecord
 from harness.reuse import ReusePlan, apply, decide
 from harness.reuse.fingerprints import ItemFingerprint
+from harness.reuse.plan import LmevalItems
 from harness.store import Store
 from harness.suites import Suite, load_suite
 
@@ -52,6 +53,9 @@ class Prepared:
     cfg: ExperimentConfig
     suites: list[Suite]
     lmeval: LmevalTasks | None = None
+
+    def lmeval_items(self) -> LmevalItems | None:
+        return LmevalItems(self.lmeval.leaves, self.lmeval.include) if self.lmeval else None
 
 
 @dataclass
@@ -140,12 +144,19 @@ def plan_run(prepared: Prepared, store: Store | None, resume: str | None = None,
     elif store is not None and not fresh:
         run_id = store.find_unfinished_run(cfg.config_hash())
     done = store.done_items(run_id) if store is not None and run_id else set()
-    plan = decide(store, run_id, cfg, prepared.suites, done, reuse)
+    plan = decide(store, run_id, cfg, prepared.suites, done, reuse, prepared.lmeval_items())
     kinds = {c.name: models.kind_of(c.model, c.kind, cfg.trust_remote_code) for c in cfg.candidates}
     by_name = {s.name: s for s in prepared.suites}
-    marked = [replace(d, not_applicable=not_applicable_reason(kinds[d.key[0]], by_name[d.key[2]]))
-              if kinds[d.key[0]] else d for d in plan.decisions]
-    return run_id, ReusePlan(marked)
+
+    def why_not(key: tuple[str, str, str]) -> str | None:
+        kind = kinds[key[0]]
+        if key[2] in by_name:
+            return not_applicable_reason(kind, by_name[key[2]]) if kind else None
+        if kind and kind != "causal":
+            return NOT_CAUSAL
+        return NO_ADAPTER_FROM if key[1] == "lora" and cfg.lmeval.adapter_from is None else None
+
+    return run_id, ReusePlan([replace(d, not_applicable=why_not(d.key)) for d in plan.decisions])
 
 
 def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = None, resume: str | None = None,
@@ -165,7 +176,7 @@ def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = N
                artifacts or store.path.resolve().parent / "artifacts")
     try:
         run.done = store.done_items(run_id)
-        _reuse(run, decide(store, run_id, prepared.cfg, prepared.suites, run.done, reuse))
+        _reuse(run, decide(store, run_id, prepared.cfg, prepared.suites, run.done, reuse, prepared.lmeval_items()))
         failed = _run_on_ray(run, executor) if executor.kind == "ray" else False
         for candidate in prepared.cfg.candidates:
             failed |= _run_candidate(run, candidate)
@@ -398,7 +409,7 @@ def _lmeval_variant(run: _Run, candidate: str, variant: str, model: Any, tokeniz
     record = run.artifacts / run.run_id / candidate / "lmeval" / f"{variant}.json"
     outcome = evaluate_variant(lmeval, run.cfg, model, tokenizer, keys, record, check, base_runs)
     for item, row in outcome.items:
-        run.store.write_item(item, row)
+        run.store.write_item(run.stamp(item), row)
         run.reporter.item_finished(f"{candidate} / {variant} / {item.suite}", item.status,
                                    _headline(item, 2) if item.scores else item.reason or "")
     return outcome.runs

@@ -336,3 +336,32 @@ def test_generation_and_loglikelihood_samples_become_predictions():
           "target": "b"}
     pred = sample_prediction(mc, "multiple_choice", 0.0)
     assert (pred.output, pred.choice_index, pred.reference) == ("b", 1, "b")
+
+
+def test_an_unchanged_rerun_reuses_lm_eval_items_and_a_changed_limit_recomputes_only_them(bridged_run, tmp_path,
+                                                                                         monkeypatch):
+    """lm-eval items are reused like native ones; with a changed lmeval.limit only they are computed, and the
+    lora one uses the reused adapter of its `adapter_from` suite (nothing is trained)."""
+    import shutil
+
+    import harness.runner as runner
+    from harness.runner import run_experiment
+
+    shutil.copy(bridged_run.store.path, tmp_path / "h.duckdb")
+    store = Store(tmp_path / "h.duckdb")
+    path = Path(store.run(bridged_run.run_id)["experiment_path"])
+    loads = counting_loads(monkeypatch)
+    monkeypatch.setattr(runner, "train_lora", lambda *a, **k: pytest.fail("an adapter was trained"))
+    again, status = run_experiment(path, store, fresh=True, artifacts=tmp_path / "artifacts")
+    items = store.table("items", [again])
+    assert status == "finished" and loads == [] and set(items["reused_from"]) == {bridged_run.run_id}
+    assert {"lmeval:tiny_mc"} < set(items["suite"])
+    changed = path.with_name("changed.yaml")
+    changed.write_text(path.read_text().replace(f"limit: {N_DOCS}", f"limit: {N_DOCS - 1}"))
+    third, status = run_experiment(changed, store, artifacts=tmp_path / "artifacts")
+    items = store.table("items", [third]).set_index(["variant", "suite"])
+    assert status == "finished", items[["status", "reason"]]
+    computed = {key for key, source in items["reused_from"].items() if source is None or source != source}
+    assert computed == {("base", "lmeval:tiny_mc"), ("lora", "lmeval:tiny_mc")}
+    assert set(items.loc[("lora", "lmeval:tiny_mc"), ["status"]]) == {"done"}
+    assert len(rows(store, "predictions", third)) == 2 * (N_DOCS - 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from harness import models
@@ -26,8 +27,8 @@ from harness.config import CandidateConfig, ExperimentConfig
 from harness.provenance import versions
 from harness.suites import Suite
 
-CodePath = Literal["evaluate", "train"]
-CODE_PATHS: dict[CodePath, int] = {"evaluate": 1, "train": 1}
+CodePath = Literal["evaluate", "train", "lmeval"]
+CODE_PATHS: dict[CodePath, int] = {"evaluate": 1, "train": 1, "lmeval": 1}
 # suite settings that do not change the training examples (the rest, and the train/validation rows, do)
 NOT_TRAINING = {"description", "checks", "metrics", "generation"}
 EVALUATION_FIELDS = ("batch_size", "max_examples", "bootstrap_resamples", "confidence", "max_failure_rate",
@@ -80,6 +81,27 @@ class ItemFingerprint:
 
     item: str
     recipe: str | None = None
+
+
+def folder_fingerprint(folder: Path | None) -> str | None:
+    """The files under a folder (an lm-eval include_path: task YAML and Python), names and bytes."""
+    if folder is None:
+        return None
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return models.hash_files(files) + ":" + ",".join(str(p.relative_to(folder)) for p in files)
+
+
+def lmeval_fingerprint(cfg: ExperimentConfig, variant: str, task: str, model: str, recipe: str | None,
+                       include: Path | None) -> ItemFingerprint:
+    """An lm-eval task's item: the model, the adapter's recipe (the `adapter_from` suite's), the task's name,
+    the experiment's lmeval settings and include_path files, lm-eval's version (in the code version)."""
+    settings = cfg.lmeval.model_dump(mode="json", exclude={"tasks", "include_path"})
+    evaluation = {name: getattr(cfg.evaluation, name) for name in ("max_examples", "bootstrap_resamples",
+                                                                     "confidence")}
+    item = digest({"model": model, "variant": variant, "recipe": recipe, "task": task, "settings": settings,
+                   "include": folder_fingerprint(include), "evaluation": evaluation, "seed": cfg.seed,
+                   "code": code_version("lmeval")})
+    return ItemFingerprint(item, recipe)
 
 
 def item_fingerprint(cfg: ExperimentConfig, candidate: CandidateConfig, variant: str, suite: Suite,

@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Literal
 
 from harness.config import ExperimentConfig
+from harness.lmeval.records import SUITE_PREFIX, suite_name
 from harness.models import hash_files
-from harness.reuse.fingerprints import ItemFingerprint, item_fingerprint, model_fingerprint
+from harness.reuse.fingerprints import (
+    ItemFingerprint,
+    item_fingerprint,
+    lmeval_fingerprint,
+    model_fingerprint,
+    recipe_fingerprint,
+)
 from harness.store import Store
 from harness.suites import Suite
 
@@ -68,26 +75,48 @@ class ReusePlan:
                 f"{len(adapters)} reused")
 
 
+@dataclass(frozen=True)
+class LmevalItems:
+    """The experiment's lm-eval leaf tasks (items `lmeval:<task>`) and its include_path folder."""
+
+    leaves: list[str]
+    include: Path | None = None
+
+
 def decide(store: Store | None, run_id: str | None, cfg: ExperimentConfig, suites: list[Suite],
-           done: Iterable[Key] = (), reuse: bool = True) -> ReusePlan:
-    """Every native item of the experiment with its fingerprint and action. `store` None (no store yet) or
-    `reuse` False: nothing is reused. `run_id`: the run the items belong to (None: a new run)."""
+           done: Iterable[Key] = (), reuse: bool = True, lmeval: LmevalItems | None = None) -> ReusePlan:
+    """Every item of the experiment with its fingerprint and action. `store` None (no store yet) or `reuse`
+    False: nothing is reused. `run_id`: the run the items belong to (None: a new run)."""
     done, me = set(done), run_id or ""
+    lookup = store if reuse else None
     decisions = []
+    by_name = {s.name: s for s in suites}
     for candidate in cfg.candidates:
         model = model_fingerprint(cfg, candidate)
         for suite in suites:
             for variant in cfg.variants:
-                key, fp = (candidate.name, variant, suite.name), item_fingerprint(cfg, candidate, variant, suite, model)
-                if key in done:
-                    decisions.append(Decision(key, fp, "done"))
-                    continue
-                source = store.item_source(fp.item, me) if store is not None and reuse else None
-                adapter = None
-                if source is None and fp.recipe and store is not None and reuse:
-                    adapter = _adapter_source(store, fp.recipe, me)
-                decisions.append(Decision(key, fp, "reuse" if source else "compute", source, adapter))
+                fp = item_fingerprint(cfg, candidate, variant, suite, model)
+                decisions.append(_decision((candidate.name, variant, suite.name), fp, done, lookup, me))
+        adapter_suite = by_name.get(cfg.lmeval.adapter_from or "")
+        for task in lmeval.leaves if lmeval else []:
+            for variant in cfg.variants:
+                recipe = recipe_fingerprint(cfg, candidate, adapter_suite, model) \
+                    if variant == "lora" and adapter_suite else None
+                fp = lmeval_fingerprint(cfg, variant, task, model, recipe, lmeval.include)  # type: ignore[union-attr]
+                decisions.append(_decision((candidate.name, variant, suite_name(task)), fp, done, lookup, me,
+                                           native=False))
     return ReusePlan(decisions)
+
+
+def _decision(key: Key, fp: ItemFingerprint, done: set[Key], store: Store | None, me: str,
+              native: bool = True) -> Decision:
+    if key in done:
+        return Decision(key, fp, "done")
+    source = store.item_source(fp.item, me) if store is not None else None
+    adapter = None
+    if source is None and fp.recipe and native and store is not None:
+        adapter = _adapter_source(store, fp.recipe, me)
+    return Decision(key, fp, "reuse" if source else "compute", source, adapter)
 
 
 def _adapter_source(store: Store, recipe: str, exclude_run: str) -> str | None:
@@ -107,7 +136,8 @@ def apply(store: Store, run_id: str, plan: ReusePlan) -> set[Key]:
     have_adapter: set[tuple[str, str]] = set()
     for d in plan.decisions:
         if d.action == "reuse" and d.source:
-            store.copy_item(d.source, run_id, d.key, with_adapter=d.key[1] == "lora")
+            native_lora = d.key[1] == "lora" and not d.key[2].startswith(SUITE_PREFIX)
+            store.copy_item(d.source, run_id, d.key, with_adapter=native_lora)
             copied.add(d.key)
         elif d.action == "compute" and d.adapter_from and (d.key[0], d.key[2]) not in have_adapter:
             if store.adapter(run_id, d.key[0], d.key[2]) is None:
