@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import pickle
 import re
 from collections.abc import Callable
@@ -174,12 +175,49 @@ def _hf_kwargs(ref: ResolvedRef, trust_remote_code: bool) -> dict:
 
 
 def load_config(ref: ResolvedRef, trust_remote_code: bool = False) -> Any:
+    """The model's transformers config. A GGUF file's is cached (its metadata takes seconds to parse, and
+    checks, cost estimates and loading each need it), keyed by the file's path, size and modification time."""
     from transformers import AutoConfig
 
+    cached = gguf_config_cache(ref)
+    if cached is not None and cached.is_file():
+        try:
+            data = json.loads(cached.read_text(encoding="utf-8"))
+            return AutoConfig.for_model(data.pop("model_type"), **data)
+        except (OSError, ValueError, KeyError):
+            pass  # an unreadable cache entry is rebuilt below
     try:
-        return AutoConfig.from_pretrained(ref.location, **_hf_kwargs(ref, trust_remote_code))
+        config = AutoConfig.from_pretrained(ref.location, **_hf_kwargs(ref, trust_remote_code))
     except (OSError, ValueError) as exc:
         raise HarnessError(f"model '{ref.ref}': cannot load its config ({_first_line(exc)})") from None
+    if cached is not None:
+        _write_cache(cached, json.dumps(config.to_dict(), default=str))
+    return config
+
+
+def gguf_config_cache(ref: ResolvedRef) -> Path | None:
+    """Where a local GGUF file's parsed config is cached ($HARNESS_CACHE_DIR, else ~/.cache/harness)."""
+    if not (ref.is_local and ref.gguf_file):
+        return None
+    path = Path(ref.location) / ref.gguf_file
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    root = Path(os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "harness")
+    key = hashlib.sha256(f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}".encode()).hexdigest()[:24]
+    return root / "gguf-configs" / f"{key}.json"
+
+
+def _write_cache(path: Path, text: str) -> None:
+    """Written whole or not at all (a temporary file renamed); a cache that cannot be written is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def kind_of(ref_text: str, kind: ModelKindChoice = "auto", trust_remote_code: bool = False) -> Kind | None:

@@ -16,6 +16,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # tiny models gain nothing from threads, and on a shared 2-core machine extra threads only contend
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# caches the harness writes (parsed GGUF configs) stay out of the user's home during tests
+os.environ["HARNESS_CACHE_DIR"] = str(Path(__import__("tempfile").mkdtemp(prefix="harness-test-cache-")))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import tiny_models` from any test file
 

@@ -3,6 +3,7 @@ finds near-duplicate candidates, and the exact Jaccard of the shingle sets confi
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -44,19 +45,19 @@ class Row:
 
 def near_pairs(queries: list[Row], pool: list[Row], threshold: float, size: int) -> list[tuple[int, int, float]]:
     """(query index, pool index, Jaccard) of near duplicates that are not exact ones: LSH candidates, confirmed."""
-    from datasketch import MinHash, MinHashLSH
+    from datasketch import MinHashLSH
 
     pool_sh = [shingles(r.norm, size) for r in pool]
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, params=_lsh_params(threshold))
     for j, sh in enumerate(pool_sh):
         if sh:
-            lsh.insert(str(j), _minhash(sh, MinHash))
+            lsh.insert(str(j), _minhash(sh))
     out = []
     for i, row in enumerate(queries):
         sh = shingles(row.norm, size)
         if not sh:
             continue
-        for key in lsh.query(_minhash(sh, MinHash)):
+        for key in lsh.query(_minhash(sh)):
             j = int(key)
             score = jaccard(sh, pool_sh[j])
             if score >= threshold and row.norm != pool[j].norm:
@@ -64,7 +65,28 @@ def near_pairs(queries: list[Row], pool: list[Row], threshold: float, size: int)
     return sorted(out)
 
 
-def _minhash(sh: frozenset[str], minhash_type) -> object:
-    m = minhash_type(num_perm=NUM_PERM, seed=1)
+@functools.cache
+def _lsh_params(threshold: float) -> tuple[int, int]:
+    """LSH bands and rows for the threshold, as MinHashLSH chooses them (equal weights of false positives and
+    negatives), computed once per threshold: the choice integrates numerically and costs more than the index."""
+    from datasketch.lsh import _optimal_param
+
+    return _optimal_param(threshold, NUM_PERM, 0.5, 0.5)
+
+
+@functools.cache
+def _permutations():
+    """The hash permutations of every MinHash (seed 1), drawn once: drawing them is most of a MinHash's cost."""
+    from datasketch import MinHash
+
+    template = MinHash(num_perm=NUM_PERM, seed=1)
+    return template.permutations, template.scheme
+
+
+def _minhash(sh: frozenset[str]) -> object:
+    from datasketch import MinHash
+
+    permutations, scheme = _permutations()
+    m = MinHash(num_perm=NUM_PERM, seed=1, permutations=permutations, scheme=scheme)
     m.update_batch([s.encode("utf-8") for s in sorted(sh)])
     return m
