@@ -170,6 +170,13 @@ def lake_snapshot(address: TeamAddress) -> int:
     return int(server.sql(address.field("dbname"), f"SELECT max(snapshot_id) FROM {META_SCHEMA}.ducklake_snapshot"))
 
 
+def seeded_team_store(server: PgServer, accounts: tuple[str, ...], data: Path) -> tuple[Store, dict[str, str]]:
+    """tests/review_seed.py's seeded store as a new team store (data: its data folder, not there yet), with
+    these reviewer accounts past their first login: (store, name -> password). Drop its database after."""
+    address, passwords = server.store_from(("seeded", tuple(accounts)), _seeded(tuple(accounts)), data)
+    return Store(address), dict(passwords)
+
+
 def _empty(address: str) -> None:
     Store(address).runs()  # creates and migrates it
 
@@ -236,10 +243,8 @@ def seeded_store_fixture(store_kind, tmp_path, request, _team_stores) -> Callabl
     def make(accounts: tuple[str, ...] = (), name: str = "seeded.duckdb") -> tuple[Store, dict[str, str]]:
         if store_kind == "file":
             return seeded_copy(tmp_path / name, accounts)
-        server = request.getfixturevalue("pg_server")
-        address, passwords = server.store_from(("seeded", tuple(accounts)), _seeded(tuple(accounts)),
-                                               tmp_path / f"{name}.lake")
-        _team_stores.append(address)
-        return Store(address), dict(passwords)
+        store, passwords = seeded_team_store(request.getfixturevalue("pg_server"), accounts, tmp_path / f"{name}.lake")
+        _team_stores.append(address_text(store.path))
+        return store, passwords
 
     return make

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from pg_server import seeded_team_store
 from review_seed import RUN_ID, SUITE, seeded_copy
 
 from harness import review
 from harness.cli.report_commands import server_env, streamlit_command
 from harness.review.auth import FREE_FAILURES, add_account, remove_account, reset_password
 from harness.review.rubrics import load_rubric
+from harness.store import team
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE_WORDS = ("Traceback", "Exception", "File \"/", ".py\", line", "duckdb", "Error:")
@@ -37,9 +39,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    store, passwords = seeded_copy(tmp_path_factory.mktemp("auth") / "auth.duckdb", ("alice", "bob", "boss"))
+@pytest.fixture(scope="module", params=["file", "team"])
+def server(request, tmp_path_factory):
+    """One served app per back-end: every test here runs against a server on a DuckDB file, then on a team store."""
+    folder, accounts = tmp_path_factory.mktemp("auth"), ("alice", "bob", "boss")
+    if request.param == "file":
+        store, passwords = seeded_copy(folder / "auth.duckdb", accounts)
+    else:
+        store, passwords = seeded_team_store(request.getfixturevalue("pg_server"), accounts, folder / "lake")
+    try:
+        yield from _served(store, passwords)
+    finally:
+        if request.param == "team":
+            team.close_all()
+            request.getfixturevalue("pg_server").drop_database(store.path.field("dbname"))
+
+
+def _served(store, passwords):
     store.transaction(lambda con: con.execute("UPDATE reviewers SET role = 'admin' WHERE name = 'boss'"))
     review.create_queue(store, review.QueueRequest(RUN_ID, SUITE, load_rubric("pass_fail"), sample=4, overlap=1,
                                                    name="q1"))

@@ -237,6 +237,7 @@ def test_run_new_reuses_and_no_reuse_recomputes_from_the_command_line(first_run,
     newest = store.runs()["run_id"].iloc[0]
     assert set(_items(store, newest).values()) == {first_run.run_id} and trainings == []
     assert err.count("reused") >= 4
+    assert f"reused: 4 of 4 items copied from run {first_run.run_id}" in out
     code, out, err = _cli(monkeypatch, capsys, *args, "--no-reuse")
     assert code == 0, err
     newest = store.runs()["run_id"].iloc[0]

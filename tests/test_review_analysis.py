@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from review_seed import CANDIDATES, RUN_ID, SUITE, seeded_copy
+from pg_server import address_text
+from review_seed import CANDIDATES, RUN_ID, SUITE
 from typer.testing import CliRunner
 
 from harness import review
@@ -20,8 +21,9 @@ REVIEWERS = ("alice", "bob", "carol")
 
 
 @pytest.fixture
-def store(tmp_path):
-    return seeded_copy(tmp_path / "analysis.duckdb", REVIEWERS)[0]
+def store(seeded_store):
+    """A seeded store, a file or a team store (every test here runs on both back-ends)."""
+    return seeded_store(REVIEWERS)[0]
 
 
 def test_pairwise_answers_map_back_through_positions(store):
@@ -95,7 +97,7 @@ def test_cli_create_queues_export_stats(store, tmp_path):
     from harness.cli import _register, app
 
     _register()
-    db = str(store.path)
+    db = address_text(store.path)
     runner = CliRunner()
     out = runner.invoke(app, ["review", "create", "--run", RUN_ID[:10], "--suite", SUITE, "--mode", "pairwise",
                               "--sample", "3", "--strategy", "disagreement", "--overlap", "2", "--rubric", "pairwise",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from review_seed import CANDIDATES, RUN_ID, SUITE, seeded_copy
+from pg_server import address_text
+from review_seed import CANDIDATES, RUN_ID, SUITE
 from streamlit.testing.v1 import AppTest
 
 from harness import review
@@ -17,10 +18,11 @@ USERS = ("alice", "bob", "boss")
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
-    store, passwords = seeded_copy(tmp_path / "app.duckdb", USERS)
+def setup(seeded_store, monkeypatch):
+    """A seeded store with two queues, a file or a team store (every test here runs on both back-ends)."""
+    store, passwords = seeded_store(USERS)
     store.transaction(lambda con: con.execute("UPDATE reviewers SET role = 'admin' WHERE name = 'boss'"))
-    monkeypatch.setenv("HARNESS_DB", str(store.path))
+    monkeypatch.setenv("HARNESS_DB", address_text(store.path))
     for name, rubric, mode in (("single-blind", "likert", "single"), ("pair-blind", "pairwise", "pairwise")):
         review.create_queue(store, review.QueueRequest(RUN_ID, SUITE, load_rubric(rubric), mode=mode, sample=4,
                                                        overlap=2, reviewers=["alice", "bob"], name=name))

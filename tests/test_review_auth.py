@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
+from pg_server import address_text
 from typer.testing import CliRunner
 
 from harness.errors import HarnessError
@@ -29,8 +30,9 @@ T0 = datetime(2026, 1, 1, 9, 0, 0)
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "auth.duckdb")
+def store(any_store) -> Store:
+    """A new store, a file or a team store (every test here runs on both back-ends)."""
+    return any_store
 
 
 def test_only_an_argon2id_hash_is_stored(store):
@@ -132,11 +134,11 @@ def test_reset_and_remove(store):
         reset_password(store, "alice")
 
 
-def test_cli_add_reviewer_prints_a_one_time_password(tmp_path):
+def test_cli_add_reviewer_prints_a_one_time_password(new_store_address):
     from harness.cli import _register, app
 
     _register()
-    db = str(tmp_path / "cli.duckdb")
+    db = address_text(new_store_address("cli.duckdb"))
     out = CliRunner().invoke(app, ["review", "add-reviewer", "alice", "--role", "admin", "--db", db])
     assert out.exit_code == 0, out.output
     password = out.output.strip().splitlines()[-1]

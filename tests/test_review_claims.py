@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from pg_server import address_text
 from review_load import results, spawn
 from review_seed import CANDIDATES, RUN_ID, SUITE, item_result, seeded_copy
 from streamlit.testing.v1 import AppTest
@@ -50,7 +51,14 @@ def clock(monkeypatch) -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(seeded_store):
+    """A seeded store, a file or a team store: each test taking it runs on both back-ends."""
+    return seeded_store()[0]
+
+
+@pytest.fixture
+def file_store(tmp_path):
+    """A seeded DuckDB file, for the test about DuckDB's own snapshots on one file (two raw connections)."""
     return seeded_copy(tmp_path / "claims.duckdb")[0]
 
 
@@ -192,10 +200,12 @@ def test_random_sessions_never_give_an_item_twice_nor_exceed_the_overlap(store, 
 
 
 @pytest.mark.parametrize("second", ["claim", "grade"])
-def test_two_transactions_taking_the_last_slot_conflict(store, clock, monkeypatch, second):
+def test_two_transactions_taking_the_last_slot_conflict(file_store, clock, monkeypatch, second):
     """DuckDB's snapshots let two transactions that read "one slot left" and insert different rows both
     commit. A slot-taker therefore writes the item's row first: the second one conflicts (and is retried by
-    Store.transaction). Without that write, the race is real: both commit."""
+    Store.transaction). Without that write, the race is real: both commit. (File-only: two raw DuckDB
+    connections to the file; on a team store PostgreSQL orders the slot-takers.)"""
+    store = file_store
     queue, (item,) = make(store, sample=1, overlap=1)
     assert _race(store, queue, item.item_id, second) == "conflict"
     assert grades(store) == [] and _taken(store, queue, clock())[item.item_id] == 1
@@ -255,7 +265,7 @@ def _grading_page(name: str) -> None:
 
 
 def test_the_grading_page_shows_a_refused_grade(store, clock, monkeypatch):
-    monkeypatch.setenv("HARNESS_DB", str(store.path))
+    monkeypatch.setenv("HARNESS_DB", address_text(store.path))
     queue, (item,) = make(store, sample=1, overlap=1)
     page = AppTest.from_function(_grading_page, args=("alice",), default_timeout=60)
     page.run()
@@ -272,6 +282,8 @@ def test_the_grading_page_shows_a_refused_grade(store, clock, monkeypatch):
 
 
 # two app processes of reviewers beside a real `harness run` ------------------------------------------------
+# (on a DuckDB file; the team store's counterpart, with two report servers and three runs, is
+# tests/test_team_concurrency.py)
 N_ITEMS, OVERLAP, THREADS = 600, 2, 15
 NAMES = [f"r{i:02d}" for i in range(2 * THREADS)]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 
-from review_seed import N_EXAMPLES, RUN_ID, SUITE, item_result, seeded_copy
+import pytest
+from review_seed import N_EXAMPLES, RUN_ID, SUITE, item_result
 
 from harness import review
 from harness.review.rubrics import load_rubric
@@ -20,8 +21,9 @@ N_ITEMS = 50
 OVERLAP = 3
 
 
-def test_twenty_reviewers_and_a_writing_run(tmp_path):
-    store, _ = seeded_copy(tmp_path / "busy.duckdb")
+@pytest.mark.parametrize("store_kind", ["file", pytest.param("team", marks=pytest.mark.slow)], indirect=True)
+def test_twenty_reviewers_and_a_writing_run(seeded_store):  # on both back-ends (about 40 s on a team store: slow)
+    store, _ = seeded_store()
     write_outputs_for_50(store)
     queue, items = review.create_queue(store, review.QueueRequest(
         RUN_ID, "wide", load_rubric("pass_fail"), sample=N_ITEMS, overlap=OVERLAP, candidates=["zephyrine"]))
@@ -67,8 +69,8 @@ def test_twenty_reviewers_and_a_writing_run(tmp_path):
     assert all(review.next_item(store, queue, name) is None for name in graded)
 
 
-def test_double_submit_at_the_same_moment_stores_one(tmp_path):
-    store, _ = seeded_copy(tmp_path / "double.duckdb")
+def test_double_submit_at_the_same_moment_stores_one(seeded_store):  # on both back-ends
+    store, _ = seeded_store()
     queue, _ = review.create_queue(store, review.QueueRequest(RUN_ID, SUITE, load_rubric("pass_fail"), sample=1))
     item = review.next_item(store, queue, "alice")
     barrier = threading.Barrier(4)

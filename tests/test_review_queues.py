@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from review_seed import CANDIDATES, N_EXAMPLES, RUN_ID, SUITE, seeded_copy, write_outputs
+from review_seed import CANDIDATES, N_EXAMPLES, RUN_ID, SUITE, write_outputs
 
 from harness import review
 from harness.errors import HarnessError
@@ -17,8 +17,9 @@ A, B = (f"{c}:base" for c in CANDIDATES)
 
 
 @pytest.fixture
-def store(tmp_path):
-    return seeded_copy(tmp_path / "queues.duckdb", ("alice", "bob", "carol"))[0]
+def store(seeded_store):
+    """A seeded store, a file or a team store (every test here runs on both back-ends)."""
+    return seeded_store(("alice", "bob", "carol"))[0]
 
 
 def make(store, mode="single", **kwargs):
@@ -86,6 +87,7 @@ def test_disagreement_picks_the_examples_where_candidates_differ(store):
     ({"sample": 0}, "at least 1"),
 ])
 def test_bad_requests(store, kwargs, message):
+    kwargs = dict(kwargs)  # the parameter's dict is shared by both back-ends' runs: never change it
     mode = kwargs.pop("mode", "single")
     with pytest.raises(HarnessError, match=message):
         make(store, mode=mode, **kwargs)

@@ -18,8 +18,9 @@ T0 = datetime(2026, 1, 1, 9, 0, 0)
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "sessions.duckdb")
+def store(any_store) -> Store:
+    """A new store, a file or a team store (every test here runs on both back-ends)."""
+    return any_store
 
 
 def _parallel(n: int, fn) -> list:
@@ -92,14 +93,14 @@ def test_a_session_token_ends_on_logout_reset_and_removal(store):
     assert session_account(store, second_alice) is not None
 
 
-def test_a_forged_tampered_or_expired_token_is_refused(store):
+def test_a_forged_tampered_or_expired_token_is_refused(store, new_store_address):
     add_account(store, "alice")
     token = create_session(store, Account("alice", "reviewer"))
     assert session_account(store, token) is not None
     assert session_account(store, token[:-2] + ("AA" if token[-2:] != "AA" else "BB")) is None
     assert session_account(store, "not-a-token") is None and session_account(store, "") is None
     assert session_account(store, token, now=datetime.now() + SESSION_TTL + timedelta(minutes=1)) is None
-    other = Store(store.path.parent / "other.duckdb")
+    other = Store(new_store_address("other.duckdb"))
     add_account(other, "alice")
     assert session_account(other, token) is None  # signed with another store's secret
     stored = store.query("SELECT token_hash FROM review_sessions")["token_hash"].tolist()

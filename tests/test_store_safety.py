@@ -1,7 +1,11 @@
 """The store touches only files it made, never migrates on a read, and a busy store never starves a writer.
 
 Each refusal goes through the CLI: exit 2, one `error:` line, no traceback, the file byte-identical and no
-new file beside it.
+new file beside it (a team store: no new DuckLake snapshot).
+
+Most of these are about the DuckDB file itself (foreign, SQLite, truncated files, files that do not exist,
+the lock file, byte-identical reads) and stay file-only; the refusals of a newer schema, tags that would
+hide a run, exact ids over tags and the lock-timeout setting run on both back-ends (`any_harness_store`).
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from pg_server import address_text, lake_snapshot
 
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.records import ItemResult, MetricStats, Prediction, RunRecord
-from harness.store import Store, filelock
+from harness.store import Store, TeamAddress, filelock, team
 from harness.store.connection import lock_timeout
 from harness.store.filelock import lock_path
 
@@ -36,16 +41,18 @@ def run_cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def snapshot(path: Path) -> tuple[str | None, list[str]]:
-    """(sha256 of the file or None, the names in its folder)."""
+def snapshot(path: Path | TeamAddress) -> tuple:
+    """(sha256 of the file or None, the names in its folder); a team store: its latest DuckLake snapshot."""
+    if isinstance(path, TeamAddress):
+        return ("lake snapshot", lake_snapshot(path))
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     return digest, sorted(p.name for p in path.parent.iterdir())
 
 
-def refused(capsys, monkeypatch, path: Path, *args: str) -> str:
+def refused(capsys, monkeypatch, path: Path | TeamAddress, *args: str) -> str:
     """Run `harness ARGS --db path`; assert a one-line refusal that left the folder as it was; the line."""
     before = snapshot(path)
-    code, _, err = run_cli(capsys, monkeypatch, *args, "--db", str(path))
+    code, _, err = run_cli(capsys, monkeypatch, *args, "--db", address_text(path))
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -65,13 +72,23 @@ def item(run_id: str, variant: str = "base", n: int = 3) -> ItemResult:
                       stats=stats)
 
 
-@pytest.fixture
-def harness_store(tmp_path) -> Store:
-    store = Store(tmp_path / "h.duckdb")
+def _two_runs(store: Store) -> Store:
     for run_id in ("exp-1111", "exp-2222"):
         store.start_run(run_record(run_id))
         store.write_item(item(run_id))
     return store
+
+
+@pytest.fixture
+def harness_store(tmp_path) -> Store:
+    """A DuckDB file store with two runs (for the tests about the file itself)."""
+    return _two_runs(Store(tmp_path / "h.duckdb"))
+
+
+@pytest.fixture
+def any_harness_store(any_store) -> Store:
+    """The same two runs in a store of either back-end (each test taking it runs on both)."""
+    return _two_runs(any_store)
 
 
 def test_another_applications_duckdb_file_is_refused(tmp_path, capsys, monkeypatch):
@@ -121,8 +138,10 @@ def test_a_truncated_store_read_by_show(harness_store, capsys, monkeypatch, frac
     assert "truncated" in line and str(harness_store.path) in line
 
 
-def test_a_store_of_a_newer_schema_is_refused(harness_store, capsys, monkeypatch):
+def test_a_store_of_a_newer_schema_is_refused(any_harness_store, capsys, monkeypatch):
+    harness_store = any_harness_store
     harness_store.transaction(lambda con: con.execute("INSERT INTO schema_version VALUES (99, now())"))
+    team._schemas.clear()  # each command is a new process; a team store's schema is looked at once per process
     line = refused(capsys, monkeypatch, harness_store.path, "runs")
     assert "schema 99" in line and "newer than this harness" in line and "upgrade harness" in line
     refused(capsys, monkeypatch, harness_store.path, "tag", "exp-1111", "baseline")
@@ -160,27 +179,30 @@ def test_a_read_command_never_migrates(harness_store, capsys, monkeypatch):
     assert Store(harness_store.path).query("SELECT value FROM store_meta")["value"].tolist() == ["harness"]
 
 
-def test_a_tag_may_not_equal_or_shadow_a_run_id(harness_store, capsys, monkeypatch):
+def test_a_tag_may_not_equal_or_shadow_a_run_id(any_harness_store, capsys, monkeypatch):
+    harness_store = any_harness_store
     line = refused(capsys, monkeypatch, harness_store.path, "tag", "exp-1111", "exp-2222")
     assert "exp-2222" in line and "would hide run" in line
     refused(capsys, monkeypatch, harness_store.path, "tag", "exp-1111", "exp-2")  # a prefix of a run id
-    code, out, _ = run_cli(capsys, monkeypatch, "tag", "exp-1111", "baseline", "--db", str(harness_store.path))
+    code, out, _ = run_cli(capsys, monkeypatch, "tag", "exp-1111", "baseline", "--db", address_text(harness_store.path))
     assert code == 0 and "tagged exp-1111 as baseline" in out
 
 
-def test_an_exact_run_id_wins_over_a_tag_of_the_same_name(harness_store, capsys, monkeypatch, tmp_path):
+def test_an_exact_run_id_wins_over_a_tag_of_the_same_name(any_harness_store, capsys, monkeypatch, tmp_path):
     """A store tagged before tags were checked: the tag `exp-2222` points at exp-1111."""
+    harness_store = any_harness_store
     harness_store.transaction(lambda con: con.execute("INSERT INTO tags VALUES ('exp-2222', 'exp-1111', now())"))
     assert harness_store.resolve_run("exp-2222") == "exp-2222"
-    code, out, err = run_cli(capsys, monkeypatch, "show", "exp-2222", "--db", str(harness_store.path))
+    code, out, err = run_cli(capsys, monkeypatch, "show", "exp-2222", "--db", address_text(harness_store.path))
     assert code == 0 and out.startswith("run exp-2222"), err
     out_file = tmp_path / "r.jsonl"
     code, out, err = run_cli(capsys, monkeypatch, "export", "exp-2222", "--out", str(out_file),
-                             "--db", str(harness_store.path))
+                             "--db", address_text(harness_store.path))
     assert code == 0 and "run exp-2222" in out, err
 
 
-def test_a_bad_lock_timeout_is_one_clear_error(monkeypatch, harness_store):
+def test_a_bad_lock_timeout_is_one_clear_error(monkeypatch, any_harness_store):
+    harness_store = any_harness_store
     monkeypatch.setenv("HARNESS_DB_LOCK_TIMEOUT", "abc")
     with pytest.raises(HarnessError, match="HARNESS_DB_LOCK_TIMEOUT='abc' is not a number of seconds"):
         harness_store.runs()

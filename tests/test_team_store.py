@@ -189,6 +189,7 @@ def test_the_report_server_gets_the_whole_team_address(team_address):
     assert len(Store(env["HARNESS_DB"], create=False).runs()) == 1
 
 
+@pytest.mark.slow  # about a minute (three processes load torch at once); see also tests/test_team_concurrency.py
 def test_three_runs_write_one_team_store_at_once(team_address, tmp_path, causal_dir):
     """Three `harness run` processes on three tiny experiments, one team store: every run finishes, and every
     item holds exactly its examples' rows (none partial, none doubled)."""

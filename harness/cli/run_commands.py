@@ -16,6 +16,7 @@ DbOption = typer.Option(None, "--db", help="DuckDB file (default: $HARNESS_DB or
 
 
 def _print_table(store: Store, run_id: str) -> None:
+    from harness.reuse.plan import reused_line
     from harness.store.report_queries import scores
     from harness.tables import comparison_frame, render_notes, render_text
 
@@ -27,6 +28,8 @@ def _print_table(store: Store, run_id: str) -> None:
         typer.echo(line)
     if notes := render_notes(items):  # truncated inputs, near ties, extract misses (harness/tables.py)
         typer.echo(notes)
+    if line := reused_line(items):
+        typer.echo(line)
 
 
 def _executor(prepared, kind: str | None, address: str | None):

@@ -144,3 +144,14 @@ def apply(store: Store, run_id: str, plan: ReusePlan) -> set[Key]:
                 store.copy_adapter(d.adapter_from, run_id, d.key[0], d.key[2])
             have_adapter.add((d.key[0], d.key[2]))
     return copied
+
+
+def reused_line(items) -> str | None:
+    """One line for under a run's table (`items`: its items frame) when some items were reused."""
+    if "reused_from" not in items:
+        return None
+    sources = items["reused_from"].dropna()
+    if sources.empty:
+        return None
+    runs = ", ".join(dict.fromkeys(str(s) for s in sources))
+    return f"reused: {len(sources)} of {len(items)} items copied from run {runs} (`harness run --plan` explains)"
