@@ -16,16 +16,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.progress import PlanClock
+from harness.costs import plan_lines
+from harness.progress import EVALUATE, PlanClock
 
 if TYPE_CHECKING:
     from harness.costs import ItemCost
 
 
-def plan_text(items: list[ItemCost]) -> list[str]:
-    from harness.costs import plan_lines
-
-    return plan_lines(items)
+def ends_step(running: str | None, finished: str) -> bool:
+    """Whether `finished` ends the running step (`load X (ref)` by `load X`, `evaluate L` by `L`); under ray
+    the step (`ray: N tasks`) is every task, and one task's end does not end it."""
+    return running is not None and running.removeprefix(EVALUATE).startswith(finished)
 
 
 class RichReporter:
@@ -36,13 +37,13 @@ class RichReporter:
                                  TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
                                  console=self.console, transient=True)
         self.task = None
+        self.label: str | None = None
         self.plan: PlanClock | None = None
-        self._note = ""
 
     def plan_started(self, items: list[ItemCost], warning: str | None = None,
                      estimate_s: float | None = None) -> None:
         self.plan = PlanClock(items, estimate_s)
-        for line in plan_text(items):
+        for line in plan_lines(items):
             self.console.print(f"[dim]plan[/] {line}", highlight=False)
         if warning:
             self.console.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -63,6 +64,7 @@ class RichReporter:
             self.progress.remove_task(self.task)
         if self.plan:
             self.plan.started(label)
+        self.label = label
         self.task = self.progress.add_task(label, total=total, note=self._with_plan(""))
 
     def item_progress(self, done: int, total: int, note: str = "") -> None:
@@ -74,9 +76,9 @@ class RichReporter:
     def item_finished(self, label: str, status: str, note: str = "") -> None:
         if self.plan:
             self.plan.finish(label, status)
-        if self.task is not None:
+        if self.task is not None and ends_step(self.label, label):
             self.progress.remove_task(self.task)
-            self.task = None
+            self.task, self.label = None, None
         colour = {"done": "green", "failed": "red"}.get(status, "yellow")
         overall = f"  [dim]({self.plan.summary()})[/]" if self.plan and label in self.plan.parts else ""
         self.console.print(f"[{colour}]{status:>14}[/] {label}  {note}{overall}")
@@ -103,7 +105,7 @@ class PlainReporter:
     def plan_started(self, items: list[ItemCost], warning: str | None = None,
                      estimate_s: float | None = None) -> None:
         self.plan = PlanClock(items, estimate_s)
-        for line in plan_text(items):
+        for line in plan_lines(items):
             self._line(f"plan {line}")
         if warning:
             self._line(f"warning: {warning}")
@@ -157,8 +159,8 @@ class PlainReporter:
     def item_finished(self, label: str, status: str, note: str = "") -> None:
         if self.plan:
             self.plan.finish(label, status)
-        if self._label is not None and self._label.removeprefix("evaluate ").startswith(label):
-            self._label = None  # the running step ended (under ray the step is every task: it goes on)
+        if ends_step(self._label, label):
+            self._label = None
         overall = f"  ({self.plan.summary()})" if self.plan and label in self.plan.parts else ""
         self._line(f"{status:>14} {label}  {note}{overall}")
 

@@ -79,11 +79,15 @@ class ItemCost:
         """`llama / lora / cls: 200 examples, 30 training steps, ~41k tokens`."""
         if self.not_applicable:
             return f"{self.label}: not applicable ({self.not_applicable})"
+        return f"{self.label}: {self.amounts()}"
+
+    def amounts(self) -> str:
+        """`200 examples, 30 training steps, ~41k tokens`."""
         parts = [f"{self.examples} examples"]
         if self.train_steps:
             parts.append(f"{self.train_steps} training steps")
         parts.append(f"~{short(self.tokens)} tokens")
-        return f"{self.label}: {', '.join(parts)}"
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,7 @@ def plan_lines(costs: list[ItemCost]) -> list[str]:
     runs = [c for c in costs if not c.not_applicable]
     sizes = {c.candidate: c.parameters for c in costs}
     shown = ", ".join(f"{name} {short(p) if p else '?'} parameters" for name, p in sizes.items())
-    lines.append(f"plan: {len(costs)} items, {sum(c.examples for c in runs)} examples, "
+    lines.append(f"total: {len(costs)} item{'s' if len(costs) != 1 else ''}, {sum(c.examples for c in runs)} examples, "
                  f"{sum(c.train_steps for c in runs)} training steps, ~{short(sum(c.tokens for c in runs))} tokens"
                  + (f"; {shown}" if shown else ""))
     return lines

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import models
 from harness.config import CandidateConfig, ExecutorConfig, ExperimentConfig, load_experiment
+from harness.costs import announce
 from harness.errors import HarnessError
 from harness.evaluation import dataset_row, evaluate_item, example_count
 from harness.executors import AdapterFiles, Evaluated, Trained, require_ray
@@ -177,6 +178,7 @@ def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = N
     try:
         run.done = store.done_items(run_id)
         _reuse(run, decide(store, run_id, prepared.cfg, prepared.suites, run.done, reuse, prepared.lmeval_items()))
+        announce(run.reporter, prepared.cfg, prepared.suites, run.done)  # plan lines, a warning, the overall ETA
         failed = _run_on_ray(run, executor) if executor.kind == "ray" else False
         for candidate in prepared.cfg.candidates:
             failed |= _run_candidate(run, candidate)

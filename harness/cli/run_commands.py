@@ -64,6 +64,7 @@ def _already_finished(store: Store, prepared) -> bool:
 def _show_plan(path: Path, db: str | None, resume: str | None, fresh: bool, reuse: bool) -> None:
     """`harness run --plan`: each item's action (done, reused from which run, computed; adapters trained or
     reused), writing nothing and creating no store."""
+    from harness.costs import Machine, estimate, plan_warning
     from harness.runner import plan_run, prepare
     from harness.store import TeamAddress, address_of
 
@@ -81,9 +82,15 @@ def _show_plan(path: Path, db: str | None, resume: str | None, fresh: bool, reus
     typer.echo(f"plan: {'continue run ' + run_id if run_id else 'a new run'} in "
                f"{where if exists else str(where) + ' (not created yet)'}"
                + ("" if reuse else " (--no-reuse: nothing is reused)"))
+    costs = {c.label: c for c in estimate(prepared.cfg, prepared.suites,
+                                          {d.key for d in plan.decisions if d.action != "compute"})}
     for decision in plan.decisions:
-        typer.echo(f"  {decision.label}: {decision.describe()}")
+        cost = costs.get(decision.label)
+        amounts = f": {cost.amounts()}" if cost and not cost.not_applicable and not decision.not_applicable else ""
+        typer.echo(f"  {decision.label}: {decision.describe()}{amounts}")
     typer.echo(plan.summary())
+    if warning := plan_warning(list(costs.values()), Machine.detect(prepared.cfg.device)):
+        typer.echo(f"warning: {warning}")
 
 
 def _run(path: Path, db: str | None, resume: str | None, fresh: bool, gate: tuple | None = None,

@@ -57,8 +57,10 @@ def load_candidate(ctx: WorkContext, name: str) -> tuple[LoadedModel, CandidateI
     return _cache[cache_key]
 
 
-def train_unit(ctx: WorkContext, candidate: str, suite_name: str) -> Trained:
-    """Train the adapter for (candidate, suite) in a temporary folder; return it as bytes with its record."""
+def train_unit(ctx: WorkContext, candidate: str, suite_name: str,
+               progress: Callable[[int, int, float], None] | None = None) -> Trained:
+    """Train the adapter for (candidate, suite) in a temporary folder; return it as bytes with its record.
+    `progress(step, steps, loss)` after each step."""
     suite = ctx.suites[suite_name]
     try:
         base, info = load_candidate(ctx, candidate)
@@ -69,7 +71,7 @@ def train_unit(ctx: WorkContext, candidate: str, suite_name: str) -> Trained:
         return Trained(candidate, suite_name, info=info, reason=reason)
     with tempfile.TemporaryDirectory(prefix="harness-lora-") as tmp:
         _, result = train_lora(base, suite, ctx.cfg.lora_for(ctx.candidate(candidate)), ctx.cfg.seed, Path(tmp),
-                               ctx.run_id, candidate)
+                               ctx.run_id, candidate, progress)
         adapter = AdapterFiles.read(Path(result.adapter_path))
     return Trained(candidate, suite_name, result, adapter, info)
 

@@ -122,7 +122,7 @@ def _predict_fitted(predictor: Predictor, suite: Suite, examples: list[Example],
         return _predict_seq2seq(predictor, suite, examples, prompts, sizes, stats, progress)
     from harness.predict.memory import budget_bytes, model_shape, rows_per_batch
 
-    budget, shape = budget_bytes(max_memory_gb, predictor.device), model_shape(predictor.model)
+    budget, shape = budget_bytes(max_memory_gb, predictor.device), model_shape(predictor.model, predictor.device)
     if suite.kind == "generation":
         new = suite.config.generation.max_new_tokens
 
