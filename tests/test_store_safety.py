@@ -141,7 +141,7 @@ def test_a_truncated_store_read_by_show(harness_store, capsys, monkeypatch, frac
 def test_a_store_of_a_newer_schema_is_refused(any_harness_store, capsys, monkeypatch):
     harness_store = any_harness_store
     harness_store.transaction(lambda con: con.execute("INSERT INTO schema_version VALUES (99, now())"))
-    team._schemas.clear()  # each command is a new process; a team store's schema is looked at once per process
+    monkeypatch.setattr(team, "RECHECK_S", 0.0)  # a team store's schema is looked at again every RECHECK_S seconds
     line = refused(capsys, monkeypatch, harness_store.path, "runs")
     assert "schema 99" in line and "newer than this harness" in line and "upgrade harness" in line
     refused(capsys, monkeypatch, harness_store.path, "tag", "exp-1111", "baseline")

@@ -35,6 +35,8 @@ _RETRY = re.compile(r"conflict|could not serialize|deadlock|\block(ed)?\b|concur
 _open_lock = threading.Lock()
 _databases: dict[tuple[str, str | None, bool], duckdb.DuckDBPyConnection] = {}
 _schemas: dict[tuple[str, bool], schema.Schema] = {}
+_checked: dict[tuple[str, bool], float] = {}  # when each schema was last looked at (time.monotonic)
+RECHECK_S = 10.0
 _writers: dict[str, threading.Lock] = {}  # one writing transaction per process and store at a time
 
 
@@ -178,12 +180,16 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _known(address: TeamAddress, create: bool) -> schema.Schema:
-    """The store's schema, looked at once per process; a writer creates or upgrades it (in its turn; a
-    conflict with another process migrating the same store at once is tried again)."""
+    """The store's schema, looked at when the process first uses the store and again every RECHECK_S seconds
+    (a long-lived report server must notice another machine's newer harness upgrading it); a writer creates
+    or upgrades it (in its turn; a conflict with another process migrating the same store is tried again)."""
     key = (address.dsn, create)
     for attempt in range(5):
         try:
+            if key in _schemas and time.monotonic() - _checked.get(key, 0.0) > RECHECK_S:
+                del _schemas[key]  # looked at again below: a newer schema is refused, an older one upgraded
             if key not in _schemas:
+                _checked[key] = time.monotonic()
                 if create:
                     with _writer_lock(address):
                         _schemas[key] = _inspect(address, create)
