@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 
+from harness.errors import HarnessError
 from harness.records.review import Account, Desk, Grade, Progress, Queue, ReviewItem, SubmitOutcome
 from harness.store import Store, review_sql, team, team_direct
 from harness.store import claim_sql as sql
 from harness.store.address import TeamAddress
 from harness.store.connection import once_per_key
+from harness.store.group_commit import Together, grouped
 
 Clock = Callable[[], datetime]
 _UNIQUE_ATTEMPTS = 20
@@ -81,11 +84,23 @@ def skipped_left(store: Store, queue: Queue, reviewer: str, clock: Clock) -> int
 
 def store_grade(store: Store, grade: Grade, overlap: int, clock: Clock) -> SubmitOutcome:
     """Store a grade if its slot allows it (claim_sql.store_grade): "stored", "duplicate" or "full". On a
-    team store that writes, one call of a PostgreSQL function (team_direct.py) instead of a transaction."""
-    if isinstance(store.path, TeamAddress) and store.create:
+    file, committed together with the grades other threads submit meanwhile (group_commit.py); on a team
+    store that writes, one call of a PostgreSQL function (team_direct.py) instead of a transaction."""
+    if isinstance(store.path, TeamAddress):
+        if not store.create:
+            return _unique(store, lambda con: sql.store_grade(con, grade, overlap, clock()))  # refused: read-only
         team.known(store.path, store.create)  # created or upgraded, as Store.transaction does first
         return team_direct.store_grade(store.path, grade, overlap, clock)
-    return _unique(store, lambda con: sql.store_grade(con, grade, overlap, clock()))
+
+    def group() -> SubmitOutcome | str:  # the lease clock is read when the group runs (again on a retry)
+        together = Together(sql.store_grades, (grade, overlap, clock))
+        return grouped(lambda con: sql.store_grade(con, grade, overlap, clock()), store.path, store.timeout_s,
+                       create=store.create, together=together)
+
+    outcome = once_per_key(group, _UNIQUE_ATTEMPTS, 0.01)
+    if outcome == "missing":
+        raise HarnessError(f"item {grade.item_id} is not in queue {grade.queue_id}")
+    return cast(SubmitOutcome, outcome)
 
 
 def skip(store: Store, queue_id: str, item_id: str, reviewer: str) -> None:

@@ -191,16 +191,18 @@ def item(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str) -> ReviewI
 
 
 # grades --------------------------------------------------------------------------------------------------
-def insert_grade(con: duckdb.DuckDBPyConnection, grade: Grade) -> bool:
-    """Store a grade unless this reviewer already graded the item; True when it was stored."""
-    row = changed(con.execute(
-        "INSERT INTO review_grades VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [grade.queue_id, grade.item_id, grade.reviewer, json.dumps(grade.answers, sort_keys=True),
-         grade.answers.get("overall"), grade.comment, grade.elapsed_s, grade.created_at]))
-    if row:
-        con.execute("DELETE FROM review_skips WHERE queue_id = ? AND item_id = ? AND reviewer = ?",
-                    [grade.queue_id, grade.item_id, grade.reviewer])
-    return bool(row)
+def insert_grade(con: duckdb.DuckDBPyConnection, grade: Grade) -> None:
+    """Add a grade the caller found this reviewer had not given (claim_sql.store_grade, in the same
+    transaction). A plain INSERT, cheaper than ON CONFLICT: should the same grade be committed by another
+    transaction at once, this one fails with a duplicate key and claims.store_grade runs it again."""
+    con.execute("INSERT INTO review_grades VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [grade.queue_id, grade.item_id, grade.reviewer, json.dumps(grade.answers, sort_keys=True),
+                 grade.answers.get("overall"), grade.comment, grade.elapsed_s, grade.created_at])
+
+
+def delete_skip(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str, reviewer: str) -> None:
+    con.execute("DELETE FROM review_skips WHERE queue_id = ? AND item_id = ? AND reviewer = ?",
+                [queue_id, item_id, reviewer])
 
 
 def insert_skip(con: duckdb.DuckDBPyConnection, queue_id: str, item_id: str, reviewer: str) -> None:

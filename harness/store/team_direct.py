@@ -18,6 +18,7 @@ do not race); its name carries a version, so a changed body gets a new name and 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -129,6 +130,22 @@ class _Pool:
 _pools: dict[str, _Pool] = {}
 _ready: set[str] = set()
 _pools_guard = threading.Lock()
+
+
+_inherited: list[dict[str, _Pool]] = []
+
+
+def _forget_after_fork() -> None:
+    """A forked child opens its own connections. The parent's stay referenced, never closed here: closing one
+    would end the parent's session on the socket they share."""
+    global _pools, _pools_guard
+    _inherited.append(_pools)
+    _pools, _pools_guard = {}, threading.Lock()
+    _ready.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _pool(address: TeamAddress) -> _Pool:
