@@ -306,7 +306,7 @@ def _start_run(tmp_path: Path, causal_dir: Path, db: Path, env: dict, name: str)
     path = write_experiment(folder, {"llama": causal_dir}, ["cls", "gen"], lora="steps: 10", name=name)
     log = folder / "run.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([harness_command(), "run", str(path), "--db", str(db)], stdout=out,
+        proc = subprocess.Popen([harness_command(), "run", str(path), "--db", str(db), "--no-reuse"], stdout=out,
                                 stderr=subprocess.STDOUT, env=env)
     return proc, log
 

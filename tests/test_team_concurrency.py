@@ -150,7 +150,7 @@ def _start_server(address: str, names: list[str], queue_id: str, out: Path) -> t
 def _start_run(address: str, folder: Path, causal_dir: Path, name: str, hang: Path | None = None):
     folder.mkdir(exist_ok=True)
     path = write_experiment(folder, {"llama": causal_dir}, ["cls", "gen"], variants="[base]", name=name)
-    args = ["run", str(path), "--db", address]
+    args = ["run", str(path), "--db", address, "--no-reuse"]  # three writers: none copies another's items
     command = [sys.executable, "-c", HANG_IN_COMMIT, str(hang), *args] if hang else [harness_command(), *args]
     log = folder / f"{name}.log"
     with open(log, "a") as out:

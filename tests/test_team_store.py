@@ -202,7 +202,7 @@ def test_three_runs_write_one_team_store_at_once(team_address, tmp_path, causal_
         folder = tmp_path / f"exp{n}"
         folder.mkdir()
         path = write_experiment(folder, {"llama": causal_dir}, ["cls", "gen"], variants="[base]", name=f"exp{n}")
-        procs.append(subprocess.Popen([harness_command(), "run", str(path), "--db", team_address],
+        procs.append(subprocess.Popen([harness_command(), "run", str(path), "--db", team_address, "--no-reuse"],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [proc.communicate(timeout=600)[0] for proc in procs]
     errors = [line for out in outputs for line in out.splitlines() if "rror" in line]
