@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,15 +143,21 @@ def _memory_bytes() -> int:
 
 
 def estimate(cfg: ExperimentConfig, suites: list[Suite],
-             done: set[tuple[str, str, str]] | frozenset = frozenset()) -> list[ItemCost]:
-    """Every native item of the plan not in `done` (candidate, variant, suite), in the runner's order."""
+             done: set[tuple[str, str, str]] | frozenset = frozenset(),
+             adapters: set[tuple[str, str]] | frozenset = frozenset()) -> list[ItemCost]:
+    """Every native item of the plan not in `done` (candidate, variant, suite), in the runner's order;
+    `adapters`: the (candidate, suite) whose LoRA adapter exists already (no training counted)."""
     out = []
     for candidate in cfg.candidates:
         kind, parameters = model_facts(candidate, cfg)
         for suite in suites:
             for variant in cfg.variants:
-                if (candidate.name, variant, suite.name) not in done:
-                    out.append(item_cost(cfg, candidate, suite, variant, kind, parameters))
+                if (candidate.name, variant, suite.name) in done:
+                    continue
+                cost = item_cost(cfg, candidate, suite, variant, kind, parameters)
+                if (candidate.name, suite.name) in adapters:
+                    cost = replace(cost, train_steps=0, train_tokens=0)
+                out.append(cost)
     return out
 
 
@@ -286,10 +292,12 @@ def _models(costs: list[ItemCost]) -> list[tuple[str, int, bool]]:
 
 def announce(reporter: Reporter, cfg: ExperimentConfig, suites: list[Suite],
              done: set[tuple[str, str, str]] | frozenset = frozenset(),
-             machine: Machine | None = None) -> list[ItemCost]:
-    """Estimate the items not `done`, and tell the reporter the plan (its lines, the warning if the plan is large
-    for the machine, the machine's estimate of the time it takes); the costs."""
-    costs = estimate(cfg, suites, done)
+             machine: Machine | None = None,
+             adapters: set[tuple[str, str]] | frozenset = frozenset()) -> list[ItemCost]:
+    """Estimate the items not `done` (no training where `adapters` has the adapter already), and tell the
+    reporter the plan (its lines, the warning if the plan is large for the machine, the machine's estimate of
+    the time it takes); the costs."""
+    costs = estimate(cfg, suites, done, adapters)
     machine = machine or Machine.detect(cfg.device)
     work = sum(c.work for c in costs if not c.not_applicable)
     reporter.plan_started(costs, plan_warning(costs, machine), machine.seconds(work))

@@ -177,8 +177,10 @@ def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = N
                artifacts or store.path.resolve().parent / "artifacts")
     try:
         run.done = store.done_items(run_id)
-        _reuse(run, decide(store, run_id, prepared.cfg, prepared.suites, run.done, reuse, prepared.lmeval_items()))
-        announce(run.reporter, prepared.cfg, prepared.suites, run.done)  # plan lines, a warning, the overall ETA
+        plan = decide(store, run_id, prepared.cfg, prepared.suites, run.done, reuse, prepared.lmeval_items())
+        _reuse(run, plan)
+        announce(run.reporter, prepared.cfg, prepared.suites, run.done,  # plan lines, a warning, the overall ETA
+                 adapters=plan.adapters_ready() | _trained(run))
         failed = _run_on_ray(run, executor) if executor.kind == "ray" else False
         for candidate in prepared.cfg.candidates:
             failed |= _run_candidate(run, candidate)
@@ -198,6 +200,13 @@ def _reuse(run: _Run, plan: ReusePlan) -> None:
         if d.key in copied:
             run.reporter.item_finished(d.label, "reused", f"from run {d.source}")
     run.done |= copied
+
+
+def _trained(run: _Run) -> set[tuple[str, str]]:
+    """(candidate, suite) whose adapter this run has already (an interrupted run resumed)."""
+    return {(c.name, s.name) for c in run.cfg.candidates for s in run.prepared.suites
+            if "lora" in run.cfg.variants and (c.name, "lora", s.name) not in run.done
+            and run.store.adapter(run.run_id, c.name, s.name) is not None}
 
 
 def _mark_failed(store: Store, run_id: str) -> None:

@@ -256,3 +256,16 @@ def test_reuse_on_a_team_store_copies_whole_items(team_address, tmp_path, causal
     for name in ("predictions", "example_stats", "scores", "adapters", "training_log", "candidates"):
         assert len(store.table(name, [again])) == len(store.table(name, [first])) > 0, name
     assert _table(store, again) == _table(store, first)
+
+
+def test_plan_counts_no_training_for_an_adapter_it_reuses(first_run, tmp_path, monkeypatch, capsys):
+    work, _ = _copy(first_run, tmp_path)
+    _edit(work / "experiment.yaml", "bootstrap_resamples: 50", "bootstrap_resamples: 50, max_examples: 3")
+    code, out, _ = _cli(monkeypatch, capsys, "run", str(work / "experiment.yaml"), "--db",
+                        str(work / "first.duckdb"), "--plan")
+    assert code == 0, out
+    line = next(x for x in out.splitlines() if "llama / lora / tiny_cls:" in x)
+    assert f"compute with the adapter of run {first_run.run_id}: 3 examples" in line and "training" not in line
+    line = next(x for x in out.splitlines() if "llama / base / tiny_cls:" in x)
+    assert line.endswith(": compute: 3 examples" + line.split("3 examples", 1)[1])
+    assert "0 adapters to train, 2 reused" in out

@@ -83,7 +83,8 @@ def _show_plan(path: Path, db: str | None, resume: str | None, fresh: bool, reus
                f"{where if exists else str(where) + ' (not created yet)'}"
                + ("" if reuse else " (--no-reuse: nothing is reused)"))
     costs = {c.label: c for c in estimate(prepared.cfg, prepared.suites,
-                                          {d.key for d in plan.decisions if d.action != "compute"})}
+                                          {d.key for d in plan.decisions if d.action != "compute"},
+                                          plan.adapters_ready())}
     for decision in plan.decisions:
         cost = costs.get(decision.label)
         amounts = f": {cost.amounts()}" if cost and not cost.not_applicable and not decision.not_applicable else ""

@@ -62,6 +62,10 @@ class ReusePlan:
     def by_key(self) -> dict[Key, Decision]:
         return {d.key: d for d in self.decisions}
 
+    def adapters_ready(self) -> set[tuple[str, str]]:
+        """(candidate, suite) of the LoRA items to compute with another run's adapter (nothing to train)."""
+        return {(d.key[0], d.key[2]) for d in self.decisions if d.action == "compute" and d.adapter_from}
+
     def count(self, action: Action) -> int:
         return sum(1 for d in self.decisions if d.action == action)
 
