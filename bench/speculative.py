@@ -10,6 +10,7 @@ harness flagged a near tie in it (an argmax within the tie margin, harness/predi
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from bench import Row, alternate, child_main, offline, paired_ratio, seconds
 from bench.generation import BATCH_SIZE, MAX_NEW_TOKENS, MODEL, lmeval_side, write_configs
 
 N = (100, 32)  # full, quick
-REPS = (2, 1)
+REPS = (2, 1)  # $BENCH_REPS overrides (a busy machine); $BENCH_SPECULATIVE_PLAIN=0 leaves out the plain side
 TARGET = 1.5
 
 
@@ -48,37 +49,49 @@ def run(quick: bool) -> list[Row]:
 
     loaded = models.load(MODEL, device="cpu")
     lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=BATCH_SIZE)
-    n, reps = N[1 if quick else 0], REPS[1 if quick else 0]
+    n, reps = N[1 if quick else 0], int(os.environ.get("BENCH_REPS") or REPS[1 if quick else 0])
     with tempfile.TemporaryDirectory(prefix="bench-speculative-") as tmp:
         suite_path, task_dir = write_configs(Path(tmp))
         manager = TaskManager(include_path=str(task_dir), include_defaults=False)
-        times, outputs = alternate({"speculative": lambda: harness_side(loaded, suite_path, n, True),
-                                    "plain": lambda: harness_side(loaded, suite_path, n, False),
-                                    "lm-eval": lambda: lmeval_side(lm, manager, n)}, reps)
+        sides = {"speculative": lambda: harness_side(loaded, suite_path, n, True),
+                 "plain": lambda: harness_side(loaded, suite_path, n, False),
+                 "lm-eval": lambda: lmeval_side(lm, manager, n)}
+        if os.environ.get("BENCH_SPECULATIVE_PLAIN") == "0":
+            del sides["plain"]
+        times, outputs = alternate(sides, reps)
     prompts, fast, stats = outputs["speculative"]
-    _, plain, plain_stats = outputs["plain"]
+    _, plain, plain_stats = outputs.get("plain") or (None, None, None)
+    return rows(n, reps, times, outputs, (prompts, fast, stats), (plain, plain_stats))
+
+
+def rows(n: int, reps: int, times: dict, outputs: dict, ours: tuple, plain_side: tuple) -> list[Row]:
+    prompts, fast, stats = ours
+    plain, plain_stats = plain_side
     their_prompts, theirs = outputs["lm-eval"]
     flagged = set(stats.near_tie_inputs)
     vs_lmeval = differences(prompts, fast, theirs, flagged)
-    vs_plain = differences(prompts, fast, plain, flagged)
+    vs_plain = differences(prompts, fast, plain, flagged) if plain is not None else []
     same_prompt = sum(a == b for a, b in zip(prompts, their_prompts, strict=True))
     ratio = paired_ratio(times["lm-eval"], times["speculative"])
-    case = f"samsum ({n} dialogues, batch {BATCH_SIZE}, max_new_tokens {MAX_NEW_TOKENS})"
-    check = (f"same prompt {same_prompt}/{n}; same output as lm-eval {n - len(vs_lmeval)}/{n}, as plain greedy "
-             f"{n - len(vs_plain)}/{n}; near ties flagged {stats.near_tie_rows}; forward passes "
-             f"{stats.forward_passes} vs {plain_stats.forward_passes} for {stats.new_tokens} tokens, "
-             f"drafts accepted {stats.accepted}/{stats.drafted}")
+    case = f"samsum ({n} dialogues, batch {BATCH_SIZE}, max_new_tokens {MAX_NEW_TOKENS}, {reps} repetition(s))"
+    versus_plain = (f", as plain greedy {n - len(vs_plain)}/{n}" if plain is not None else "")
+    passes = f" vs {plain_stats.forward_passes}" if plain_stats is not None else ""
+    check = (f"same prompt {same_prompt}/{n}; same output as lm-eval {n - len(vs_lmeval)}/{n}{versus_plain}; "
+             f"near ties flagged {stats.near_tie_rows}; forward passes {stats.forward_passes}{passes} for "
+             f"{stats.new_tokens} tokens, drafts accepted {stats.accepted}/{stats.drafted}")
     raw = {"times": times, "n": n, "differing_vs_lmeval": vs_lmeval, "differing_vs_plain": vs_plain,
            "stats": vars(stats) | {"near_tie_inputs": len(stats.near_tie_inputs)},
-           "plain_forward_passes": plain_stats.forward_passes}
-    return [
+           "plain_forward_passes": plain_stats.forward_passes if plain_stats is not None else None}
+    out = [
         Row("speculative", case + ", speculative vs lm-eval", seconds(times["speculative"]), seconds(times["lm-eval"]),
             ratio, f">= {TARGET}x, >= 99/100 same", ratio.median >= TARGET and len(vs_lmeval) <= n // 100, check,
             raw=raw),
-        Row("speculative", case + ", speculative vs plain greedy (harness)", seconds(times["speculative"]),
-            seconds(times["plain"]), paired_ratio(times["plain"], times["speculative"]), "-", None,
-            f"same output {n - len(vs_plain)}/{n}"),
     ]
+    if plain is not None:
+        out.append(Row("speculative", case + ", speculative vs plain greedy (harness)", seconds(times["speculative"]),
+                       seconds(times["plain"]), paired_ratio(times["plain"], times["speculative"]), "-", None,
+                       f"same output {n - len(vs_plain)}/{n}"))
+    return out
 
 
 if __name__ == "__main__":

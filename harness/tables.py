@@ -3,7 +3,10 @@
 Suites and their scores come in experiment order (`suite_order`, else the order the run wrote them: the
 `position` column where the frame has one, else the frame's own order); every cell of a column uses one
 precision (1 decimal on a 0-100 scale, else 3); a cell is `n/a` where the item does not apply (an encoder
-on a generation suite), `failed` where it failed, and `pending` where it has not run yet.
+on a generation suite), `failed` where it failed, and `pending` where it has not run yet. Below the table,
+`item_notes` lists the items whose numbers need a second look: inputs cut to the suite's `truncate`
+length, generations with a near tie (an argmax that another kernel or batch shape may flip), and
+generations the suite's `extract` pattern missed.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import pandas as pd
 from harness.metrics.base import LOWER_IS_BETTER
 from harness.metrics.registry import metric_higher_is_better
 
-__all__ = ["LOWER_IS_BETTER", "comparison_frame", "higher_is_better", "render_text", "rows_higher_is_better"]
+__all__ = ["LOWER_IS_BETTER", "comparison_frame", "higher_is_better", "item_notes", "render_notes", "render_text",
+           "rows_higher_is_better"]
 FOOTER = "* best in column; [low, high] = 95% bootstrap interval; pending: not run yet; n/a: does not apply"
 _STATUS_CELL = {"not_applicable": "n/a", "failed": "failed"}
 
@@ -117,3 +121,32 @@ def render_text(table: pd.DataFrame, width: int | None = None) -> str:
     width = width or shutil.get_terminal_size((120, 24)).columns
     blocks = ["\n".join(_lines(block)) for block in _blocks(table, width)]
     return "\n\n".join(blocks) + "\n" + FOOTER
+
+
+# (items column, what its count is of, what it means)
+NOTES = [("n_truncated", "inputs cut to the suite's truncate length", "docs/suites.md, `truncate`"),
+         ("n_near_ties", "generations with a near tie",
+          "top two logits within the tie margin: the text may differ from plain greedy decoding's"),
+         ("n_extract_missed", "generations the extract pattern missed", "the raw text is kept")]
+
+
+def item_notes(items: pd.DataFrame | None) -> list[str]:
+    """One line per item and count that is not zero: 'candidate/variant/suite: 3 of 40 inputs cut ... (why)'."""
+    if items is None or items.empty:
+        return []
+    lines = []
+    for _, item in items.iterrows():
+        where, total = f"{item['candidate']}/{item['variant']}/{item['suite']}", item.get("n_examples")
+        for column, what, why in NOTES:
+            count = item.get(column)
+            if count is None or pd.isna(count) or int(count) == 0:
+                continue
+            of = f" of {int(total)}" if total is not None and not pd.isna(total) else ""
+            lines.append(f"{where}: {int(count)}{of} {what} ({why})")
+    return lines
+
+
+def render_notes(items: pd.DataFrame | None) -> str:
+    """The notes block printed under the table ('' when there is nothing to note)."""
+    lines = item_notes(items)
+    return "notes:\n" + "\n".join(f"  {line}" for line in lines) if lines else ""

@@ -6,13 +6,17 @@ states, and attention scores where an attention kernel materialises them), and t
 positions that are read (one in a prefill, the drafts of a speculative step, the continuation of a
 scored choice). `rows_per_batch` is a pure function of those sizes; the predictor asks it for every
 batch, its longest row first, so short inputs keep the configured batch size and long ones get
-fewer rows (`evaluation.max_memory_gb`, by default `DEFAULT_SHARE` of the machine's memory).
+fewer rows (`evaluation.max_memory_gb`, by default `DEFAULT_SHARE` of the machine's memory). The
+budget is the process's: what it already holds when prediction starts (resident memory on a CPU, with
+the weights, the libraries and any other model such as the base beside a LoRA copy; allocated memory
+on CUDA) is taken off it before batches are sized.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DEFAULT_SHARE = 0.5  # of the machine's memory (CPU) or of the accelerator's (CUDA), when no budget is set
@@ -33,9 +37,11 @@ class ModelShape:
     vocab: int
     dtype_bytes: int
     weight_bytes: int
+    held_bytes: int = 0  # what the process already holds (weights, libraries, other models), where known
 
 
-def model_shape(model: Any) -> ModelShape:
+def model_shape(model: Any, device: str | None = None) -> ModelShape:
+    """The model's sizes; with `device`, also what the process holds there now (`held_bytes`)."""
     config = model.config
     config = getattr(config, "text_config", None) or config
     hidden = int(getattr(config, "hidden_size", 768))
@@ -44,11 +50,26 @@ def model_shape(model: Any) -> ModelShape:
     dtype_bytes = params[0].element_size() if params else 4
     return ModelShape(
         layers=int(getattr(config, "num_hidden_layers", 12)), hidden=hidden,
-        intermediate=int(getattr(config, "intermediate_size", None) or 4 * hidden), heads=heads,
+        intermediate=int(getattr(config, "intermediate_size", None) or getattr(config, "d_ff", None)  # T5
+                         or getattr(config, "encoder_ffn_dim", None) or 4 * hidden), heads=heads,  # BART
         kv_heads=int(getattr(config, "num_key_value_heads", None) or heads),
         head_dim=int(getattr(config, "head_dim", None) or hidden // heads),
         vocab=int(getattr(config, "vocab_size", 32000)), dtype_bytes=dtype_bytes,
-        weight_bytes=sum(p.numel() * p.element_size() for p in params))
+        weight_bytes=sum(p.numel() * p.element_size() for p in params),
+        held_bytes=held_bytes(device) if device else 0)
+
+
+def held_bytes(device: str) -> int:
+    """Memory the process holds on `device` now: allocated CUDA memory, else its resident memory (RAM)."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.memory_allocated(torch.device(device)))
+    try:
+        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):  # not Linux: count the weights only
+        return 0
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def row_bytes(shape: ModelShape, prompt_tokens: int, new_tokens: int, logit_positions: int) -> int:
@@ -62,8 +83,9 @@ def row_bytes(shape: ModelShape, prompt_tokens: int, new_tokens: int, logit_posi
 
 def rows_per_batch(budget_bytes: int, shape: ModelShape, prompt_tokens: int, new_tokens: int,
                    logit_positions: int, requested: int) -> int:
-    """The most rows (at most `requested`, at least 1) of this length that fit the budget beside the weights."""
-    free = budget_bytes - shape.weight_bytes
+    """The most rows (at most `requested`, at least 1) of this length that fit the budget beside what the
+    process holds (the weights at least)."""
+    free = budget_bytes - max(shape.weight_bytes, shape.held_bytes)
     fit = free // max(1, row_bytes(shape, prompt_tokens, new_tokens, logit_positions))
     return int(max(1, min(requested, fit)))
 

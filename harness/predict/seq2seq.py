@@ -45,7 +45,7 @@ def batch_fits(model: Any, suite: Any, examples: list, sizes: tuple[int, float |
     from harness.predict.memory import budget_bytes, model_shape, rows_per_batch
 
     batch_size, max_memory_gb = sizes
-    budget, shape = budget_bytes(max_memory_gb, device), model_shape(model)
+    budget, shape = budget_bytes(max_memory_gb, device), model_shape(model, device)
     if suite.kind == "generation":
         new, positions = suite.config.generation.max_new_tokens, 1
     else:
