@@ -151,7 +151,7 @@ def test_an_unexpected_error_never_leaves_the_run_running(tmp_path, causal_dir, 
     from harness.runner import run_experiment
     from harness.store import Store
 
-    def crash(*args):
+    def crash(*args, **kwargs):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr("harness.runner.evaluate_item", crash)

@@ -140,3 +140,45 @@ def test_predict_batches_shrink_under_a_small_budget(causal, make_suite):
     narrow = predict(predictor, suite, examples, 4, max_memory_gb=weights_gb + 1e-6, stats=tight)
     assert max(roomy.batch_sizes) == min(4, len(examples)) and set(tight.batch_sizes) == {1}
     assert [p.output for p in narrow] == [p.output for p in wide]
+
+
+def test_the_pass_clock_fits_the_fixed_cost_of_a_pass():
+    """A pass costing 5 ms plus 1 ms a fed token has a fixed cost of 5 tokens; a flat cost (a GPU-like pass)
+    a large one; before six passes, with one size only, or with a given overhead, the prior stands."""
+    from harness.predict.speculative import PassClock
+
+    clock = PassClock(32.0)
+    for tokens in (16, 32, 48, 16, 64):
+        clock.record(tokens, 0.005 + 0.001 * tokens)
+    assert clock.overhead() == 32.0  # five passes: not yet
+    clock.record(80, 0.005 + 0.001 * 80)
+    assert abs(clock.overhead() - 5.0) < 1e-6
+    flat = PassClock(32.0)
+    for tokens in (16, 32, 48, 16, 64, 80):
+        flat.record(tokens, 0.010 + 1e-6 * tokens)
+    assert flat.overhead() > 1000
+    same = PassClock(32.0)
+    for _ in range(8):
+        same.record(16, 0.02)
+    assert same.overhead() == 32.0
+    fixed = PassClock(7.0, measure=False)
+    for tokens in (16, 32, 48, 16, 64, 80):
+        fixed.record(tokens, 0.005 + 0.001 * tokens)
+    assert fixed.overhead() == 7.0
+
+
+def test_with_a_measured_cheap_fixed_cost_it_stops_drafting_and_keeps_greedy_output(causal, monkeypatch):
+    """Where a pass's cost grows with every fed token (a CPU), the width falls to one: no drafts after the
+    clock has its passes, and the output stays plain greedy's."""
+    from harness.predict import speculative
+
+    measured = {True: lambda clock: 0.0 if clock.samples else 1e9, False: lambda clock: clock.prior}
+    monkeypatch.setattr(speculative.PassClock, "overhead", lambda self: measured[self.measure](self))
+    ids, mask = encode(causal.tokenizer, [LOOPING])
+    plain = greedy_new_tokens(causal.model, causal.tokenizer, ids, mask, 24, [])
+    drafting = speculative.speculative_new_tokens(causal.model, causal.tokenizer, ids, mask, 24, [],
+                                                  overhead=ALWAYS_DRAFT)
+    fast = speculative.speculative_new_tokens(causal.model, causal.tokenizer, ids, mask, 24, [])
+    assert fast.tokens == drafting.tokens == plain
+    assert drafting.accepted > 0 and drafting.forward_passes <= len(plain[0]) / 2
+    assert fast.drafted == 0 and fast.forward_passes == len(plain[0])  # one pass a token: no drafts
