@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from test_gate_cli import harness as _cli  # the CLI in-process: (exit code, stdout, stderr)
 from test_runner import write_experiment
 
 import harness.runner as runner_module
@@ -183,21 +184,6 @@ def test_each_input_changed_alone_recomputes_exactly_what_it_determines(change, 
     adapters = store.table("adapters", [again]).set_index("suite")["reused_from"]
     assert {s for s, source in adapters.items() if source != source or source is None} == retrained
     assert {s for s, source in adapters.items() if isinstance(source, str)} == {"tiny_cls", "tiny_gen"} - retrained
-
-
-def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    import sys
-
-    from harness.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_plan_shows_reused_and_computed_items_and_writes_nothing(first_run, tmp_path, monkeypatch, capsys):
