@@ -15,12 +15,7 @@ row's rejected drafts stay as masked slots (attention mask 0) and are squeezed o
 to a large share of the cache (`InPlaceLayer.gather`). The key-value cache is preallocated and
 written in place (`InPlaceLayer`) instead of being concatenated, that is copied whole, at every
 step. The width of a step (how many drafts to verify) comes from a cost model: padded tokens plus
-a fixed cost per forward pass, against the tokens expected from the acceptance rate seen so far. The
-fixed cost is measured as the batch decodes (`PassClock`: a least-squares line through each pass's
-seconds against its tokens): on a GPU a pass costs about the same whatever its width, so drafts pay; on
-a CPU a pass is compute-bound, its cost grows with every token fed, and verifying drafts that may be
-rejected costs more than it saves, so the width falls to one (no drafts; the in-place cache still
-saves the copy per step). Timing decides only how many drafts are verified, never which tokens come out.
+a fixed cost per forward pass, against the tokens expected from the acceptance rate seen so far.
 
 End-of-sequence tokens, stop sequences (harness.predict.stopping) and max_new_tokens end a row at
 exactly the token where plain greedy decoding (harness.predict.greedy) ends it.
@@ -28,7 +23,6 @@ exactly the token where plain greedy decoding (harness.predict.greedy) ends it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,38 +47,6 @@ class Decoded:
     accepted: int = 0
     near_tie_rows: list[int] = field(default_factory=list)
     tie_margin: float = 1e-3
-
-
-PRIOR_OVERHEAD = 32.0  # a pass's fixed cost in fed tokens before any pass is timed
-
-
-class PassClock:
-    """The fixed cost of a forward pass in units of one fed token, fitted as the batch decodes: a
-    least-squares line through (tokens fed, seconds) of the passes so far. Until MIN_PASSES passes of more
-    than one size are timed, the prior (`overhead`) stands."""
-
-    MIN_PASSES = 6
-
-    def __init__(self, prior: float, measure: bool = True):
-        self.prior, self.measure = prior, measure
-        self.samples: list[tuple[float, float]] = []
-
-    def record(self, tokens: int, seconds: float) -> None:
-        self.samples.append((float(tokens), seconds))
-
-    def overhead(self) -> float:
-        if not self.measure or len(self.samples) < self.MIN_PASSES:
-            return self.prior
-        n = len(self.samples)
-        mean_t = sum(t for t, _ in self.samples) / n
-        mean_s = sum(s for _, s in self.samples) / n
-        var = sum((t - mean_t) ** 2 for t, _ in self.samples)
-        if var <= 0:
-            return self.prior
-        slope = sum((t - mean_t) * (s - mean_s) for t, s in self.samples) / var
-        if slope <= 0:
-            return self.prior  # noise (another process took the CPU): keep the prior
-        return min(max((mean_s - slope * mean_t) / slope, 0.0), 4096.0)
 
 
 def lookup_draft(context: Sequence[int], ngram: int, k: int) -> list[int]:
@@ -206,9 +168,8 @@ def _choose_width(drafts: list[list[int]], rate: float, overhead: float) -> int:
 @torch.no_grad()
 def speculative_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                            max_new_tokens: int, stop: Sequence[str], draft_tokens: int = 8, ngram: int = 3,
-                           overhead: float | None = None) -> Decoded:
-    """The tokens greedy decoding appends to each (left-padded) row, drafted by prompt lookup. `overhead`: the
-    fixed cost of a pass in fed tokens; None: measured as the batch decodes (PassClock, from PRIOR_OVERHEAD)."""
+                           overhead: float = 32.0) -> Decoded:
+    """The tokens greedy decoding appends to each (left-padded) row, drafted by prompt lookup."""
     eos = set(eos_ids(model).tolist())
     rows, logits, cache = prefill(model, input_ids, attention_mask)
     decoded = Decoded([[] for _ in rows], forward_passes=1, tie_margin=tie_margin(next(model.parameters()).dtype))
@@ -226,22 +187,21 @@ def speculative_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, 
     batch = _Batch(rows, cache, mask, mask.sum(-1))
     batch.keep([rows.index(r) for r in live])
     cache_arg = cache_argument(model)
-    clock = PassClock(PRIOR_OVERHEAD if overhead is None else overhead, measure=overhead is None)
     while batch.rows:
         _step(model, tokenizer, batch, decoded, contexts, cache_arg, eos, stop, max_new_tokens,
-              (draft_tokens, ngram, clock))
+              (draft_tokens, ngram, overhead))
     return decoded
 
 
 def _step(model: Any, tokenizer: Any, batch: _Batch, decoded: Decoded, contexts: list[list[int]], cache_arg: str,
-          eos: set[int], stop: Sequence[str], max_new_tokens: int, knobs: tuple[int, int, PassClock]) -> None:
+          eos: set[int], stop: Sequence[str], max_new_tokens: int, knobs: tuple[int, int, float]) -> None:
     """One verification pass over the live rows: emit, mask rejected drafts, drop finished rows."""
-    draft_tokens, ngram, clock = knobs
+    draft_tokens, ngram, overhead = knobs
     news = [decoded.tokens[r] for r in batch.rows]
     drafts = [lookup_draft(contexts[r] + new, ngram, min(draft_tokens, max_new_tokens - len(new) - 1))
               for r, new in zip(batch.rows, news, strict=True)]
     rate = (decoded.accepted + 1) / (decoded.drafted + 2)
-    width = _choose_width(drafts, rate, clock.overhead())
+    width = _choose_width(drafts, rate, overhead)
     drafts = [d[: width - 1] for d in drafts]
     device = batch.mask.device
     inputs = torch.zeros((len(news), width), dtype=torch.long)
@@ -251,13 +211,11 @@ def _step(model: Any, tokenizer: Any, batch: _Batch, decoded: Decoded, contexts:
         valid[i, : 1 + len(draft)] = 1
     inputs, valid = inputs.to(device), valid.to(device)
     positions = batch.filled[:, None] + torch.arange(width, device=device)[None, :]
-    started = time.perf_counter()
     out = model(input_ids=inputs, attention_mask=torch.cat([batch.mask, valid], dim=-1), position_ids=positions,
                 use_cache=True, **{cache_arg: batch.cache})
     decoded.forward_passes += 1
     logits = out.logits.float()
-    predicted = logits.argmax(-1).tolist()  # (a copy to the host: the pass has finished on any device)
-    clock.record(len(news) * width, time.perf_counter() - started)
+    predicted = logits.argmax(-1).tolist()
     keep = []
     for i, (row, draft) in enumerate(zip(batch.rows, drafts, strict=True)):
         accepted = 0
