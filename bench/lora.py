@@ -57,7 +57,7 @@ def harness_side(base: Any, suite: Any, lora: Any, out: Path) -> dict:
     from harness.finetune import CausalTask, train_lora
     from harness.finetune.causal_data import length_batches
 
-    _, result = train_lora(base, suite, lora, SEED, out, "bench", "smollm2")
+    result = train_lora(base, suite, lora, SEED, out, "bench", "smollm2")
     lengths = [len(r.input_ids) for r in CausalTask(base, suite, lora).rows("train", lora.max_train_examples)]
     cells = sum(len(b) * max(lengths[i] for i in b) for b in length_batches(lengths, lora.batch_size, SEED, True))
     return {"tokens_per_s": result.tokens_per_s, "tokens": result.train_tokens, "eval_loss": result.final_val_loss,

@@ -3,17 +3,16 @@
 The first 100 SAMSum dialogues (16 with --quick; `$BENCH_MEMORY_DOCS` overrides either), each repeated
 until it is about 1,000 tokens long, as a summarisation suite (chat template on, greedy, max_new_tokens
 16, batch 16). One child process per side (both at once), so that the peaks do not mix: it loads the model, evaluates
-the base, then the base with a LoRA adapter (rank 8 on q/k/v/o, loaded the way the runner loads a saved
-adapter: a copy of the base wrapped by peft), and reports its peak resident memory (`VmHWM`, the whole
-process: weights, both evaluations). "No budget" sets `evaluation.max_memory_gb` far above the machine
-(every batch keeps 16 rows); "budget" sets it to BUDGET_GB (harness/predict/memory.py shrinks batches of
-long rows to what fits beside what the process already holds: weights, libraries, the base beside its
-LoRA copy).
+the base, then the base with a LoRA adapter (rank 8 on q/k/v/o, saved, then loaded the way the runner
+loads a saved adapter: `harness.finetune.adapter_applied`, on the base itself, no copy of its weights, taken
+off after), and reports its peak resident memory (`VmHWM`, the whole process: weights, both evaluations).
+"No budget" sets `evaluation.max_memory_gb` far above the machine (every batch keeps 16 rows); "budget" sets
+it to BUDGET_GB (harness/predict/memory.py shrinks batches of long rows to what fits beside what the process
+already holds: weights, libraries).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from bench import REPO, Row, child_main, offline, shared_data, thread_env
@@ -69,10 +69,9 @@ def evaluate_side(budget_gb: float, n: int) -> dict:
     """In this (child) process: load, evaluate base then LoRA; peaks and batch sizes."""
     offline()
     logging.getLogger("transformers").setLevel(logging.ERROR)
-    from peft import LoraConfig, get_peft_model
-
     from harness import models
-    from harness.predict import DecodingStats, Predictor, predict
+    from harness.finetune import adapter_applied
+    from harness.predict import Predictor
     from harness.suites import load_suite
 
     loaded = models.load(MODEL, device="cpu")
@@ -83,20 +82,42 @@ def evaluate_side(budget_gb: float, n: int) -> dict:
         suite_path = Path(tmp) / "long.yaml"
         suite_path.write_text(SUITE.format(path=data, max_new=MAX_NEW_TOKENS), encoding="utf-8")
         suite = load_suite(str(suite_path))
-    examples = suite.examples("test")
-    result: dict = {"after_load_mb": after_load, "n": len(examples)}
-    lora = get_peft_model(copy.deepcopy(loaded.model), LoraConfig(
-        r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])).eval()
-    for variant, model in (("base", loaded.model), ("lora", lora)):
-        stats, started = DecodingStats(), time.perf_counter()
-        preds = predict(Predictor(model, loaded.tokenizer, "causal", "cpu"), suite, examples, BATCH_SIZE,
-                        max_memory_gb=budget_gb, stats=stats)
-        result[variant] = {"peak_mb": peak_mb(), "wall_s": time.perf_counter() - started,
-                           "batch_sizes": stats.batch_sizes, "failed": sum(1 for p in preds if p.error),
-                           "prompt_tokens": max(len(loaded.tokenizer(p.input, add_special_tokens=False)["input_ids"])
-                                                for p in preds)}
+        adapter, digest = save_adapter(loaded, Path(tmp) / "adapter")
+        examples = suite.examples("test")
+        result: dict = {"after_load_mb": after_load, "n": len(examples)}
+        base = Predictor(loaded.model, loaded.tokenizer, "causal", "cpu")
+        result["base"] = evaluate_variant(nullcontext(base), loaded.tokenizer, suite, examples, budget_gb)
+        result["lora"] = evaluate_variant(adapter_applied(loaded, suite, adapter, digest), loaded.tokenizer, suite,
+                                          examples, budget_gb)
     result["peak_mb"] = peak_mb()
     return result
+
+
+def save_adapter(loaded, folder: Path) -> tuple[Path, str]:
+    """A fresh LoRA adapter (rank 8 on q/k/v/o) for the model, saved to `folder`: the folder and its hash."""
+    from peft import LoraConfig, get_peft_model
+
+    from harness.finetune.inplace import adapter_on
+    from harness.models import hash_files
+
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    with adapter_on(loaded.model, lambda model: get_peft_model(model, config)) as fresh:
+        fresh.save_pretrained(folder)
+    return folder, hash_files(sorted(p for p in folder.rglob("*") if p.is_file()))
+
+
+def evaluate_variant(predictor_block, tokenizer, suite, examples, budget_gb: float) -> dict:
+    """One variant's predictions with the predictor `predictor_block` gives for its block: peak, wall, batches."""
+    from harness.predict import DecodingStats, predict
+
+    stats, started = DecodingStats(), time.perf_counter()
+    with predictor_block as predictor:
+        if predictor is None:
+            raise RuntimeError("bench.memory: the saved adapter's files changed before it was loaded")
+        preds = predict(predictor, suite, examples, BATCH_SIZE, max_memory_gb=budget_gb, stats=stats)
+    return {"peak_mb": peak_mb(), "wall_s": time.perf_counter() - started, "batch_sizes": stats.batch_sizes,
+            "failed": sum(1 for p in preds if p.error),
+            "prompt_tokens": max(len(tokenizer(p.input, add_special_tokens=False)["input_ids"]) for p in preds)}
 
 
 def run_sides(n: int) -> dict[str, dict]:

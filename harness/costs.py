@@ -47,6 +47,7 @@ class ItemCost:
     train_tokens: int = 0
     parameters: int | None = None
     not_applicable: str | None = None
+    kind: ModelKind | None = None
 
     @property
     def label(self) -> str:
@@ -164,7 +165,8 @@ def estimate(cfg: ExperimentConfig, suites: list[Suite],
 def item_cost(cfg: ExperimentConfig, candidate: CandidateConfig, suite: Suite, variant: Variant,
               kind: ModelKind | None, parameters: int | None) -> ItemCost:
     """One item's cost; `kind` None (unknown): assumed applicable."""
-    key = {"candidate": candidate.name, "variant": variant, "suite": suite.name, "parameters": parameters}
+    key = {"candidate": candidate.name, "variant": variant, "suite": suite.name, "parameters": parameters,
+           "kind": kind}
     if kind == "encoder" and suite.kind == "generation":
         return ItemCost(**key, not_applicable="an encoder cannot generate")
     examples = suite.examples("test", cfg.evaluation.max_examples)
@@ -261,15 +263,16 @@ def plan_lines(costs: list[ItemCost]) -> list[str]:
 
 def plan_warning(costs: list[ItemCost], machine: Machine, bytes_per_parameter: int | None = None) -> str | None:
     """A warning when the plan is large for the machine: its work past LARGE_PLAN_S at the machine's speed, or
-    a model (with its LoRA training copy) larger than the memory its weights live in. None: it fits.
+    a model larger than the memory its weights live in (an encoder's LoRA training loads a second copy with
+    its task head; causal and seq2seq adapters go onto the base itself). None: it fits.
     `bytes_per_parameter`: 4 (float32) on a CPU, 2 (bfloat16) on a GPU unless given."""
     width = bytes_per_parameter or (2 if machine.gpus else 4)
     problems = []
     for name, parameters, trains in _models(costs):
-        need = parameters * width * (2 if trains else 1)  # training copies the base model (peft on a deepcopy)
+        need = parameters * width * (2 if trains else 1)  # an encoder trains a head model beside the base
         if need > machine.model_memory_bytes:
             problems.append(f"{name} has ~{short(parameters)} parameters, ~{need / 2**30:.0f} GiB "
-                            f"{'with its LoRA copy ' if trains else ''}at {width} bytes each, more than "
+                            f"{'with its LoRA head model ' if trains else ''}at {width} bytes each, more than "
                             f"the {machine.model_memory_bytes / 2**30:.0f} GiB of {machine.describe()}")
     work = sum(c.work for c in costs if not c.not_applicable)
     seconds = machine.seconds(work)
@@ -281,11 +284,12 @@ def plan_warning(costs: list[ItemCost], machine: Machine, bytes_per_parameter: i
 
 
 def _models(costs: list[ItemCost]) -> list[tuple[str, int, bool]]:
-    """(candidate, parameters, trains a LoRA) for each candidate of known size."""
+    """(candidate, parameters, trains a LoRA on a second copy: an encoder's head model) for each candidate of
+    known size."""
     seen: dict[str, tuple[int, bool]] = {}
     for c in costs:
         if c.parameters:
-            trains = seen.get(c.candidate, (0, False))[1] or bool(c.train_steps)
+            trains = seen.get(c.candidate, (0, False))[1] or (bool(c.train_steps) and c.kind == "encoder")
             seen[c.candidate] = (c.parameters, trains)
     return [(name, p, trains) for name, (p, trains) in seen.items()]
 

@@ -7,6 +7,8 @@ import gc
 import secrets
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +20,8 @@ from harness.costs import announce
 from harness.errors import HarnessError
 from harness.evaluation import dataset_row, evaluate_item, example_count
 from harness.executors import AdapterFiles, Evaluated, Trained, require_ray
-from harness.executors.local import WorkContext, not_applicable_reason
-from harness.finetune import load_adapter, train_lora
-from harness.kinds import Variant
+from harness.executors.local import NO_ADAPTER_FROM, NOT_CAUSAL, WorkContext, not_applicable_reason
+from harness.finetune import adapter_applied, adapter_intact, train_lora
 from harness.lmeval.bridge import LmevalTasks, adapter_check, evaluate_variant, prepare_tasks
 from harness.lmeval.records import AdapterCheck, TaskRun, suite_name
 from harness.models import LoadedModel
@@ -30,21 +31,9 @@ from harness.provenance import git_state, versions_json
 from harness.records import CandidateInfo, ItemResult, RunRecord
 from harness.reuse import ReusePlan, apply, decide
 from harness.reuse.fingerprints import ItemFingerprint
-from harness.reuse.plan import LmevalItems
+from harness.reuse.plan import LmevalItems, WorkItem, native_items
 from harness.store import Store
 from harness.suites import Suite, load_suite
-
-NOT_CAUSAL = ("lm-eval tasks run on causal LMs only (through lm-eval's HFLM); this candidate is an encoder "
-              "or an encoder-decoder")
-NO_ADAPTER_FROM = ("lmeval.adapter_from is not set: lm-eval tasks have no train split, so name the native suite "
-                   "whose LoRA adapter the lora variant should use")
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    candidate: str
-    variant: Variant
-    suite: str
 
 
 @dataclass(frozen=True)
@@ -90,19 +79,14 @@ class _Run:
         return fp.recipe if fp else None
 
     def native_pending(self, candidate: str) -> list[WorkItem]:
-        return [i for i in plan(self.cfg, self.prepared.suites) if i.candidate == candidate
-                and (i.candidate, i.variant, i.suite) not in self.done]
+        return [i for i in native_items(self.cfg, self.prepared.suites) if i.candidate == candidate
+                and i.key not in self.done]
 
     def lmeval_pending(self, candidate: str) -> dict[str, list[str]]:
         """variant -> its leaf lm-eval tasks not done yet, for the variants with any."""
         leaves = self.prepared.lmeval.leaves if self.prepared.lmeval else []
         pending = {v: [t for t in leaves if (candidate, v, suite_name(t)) not in self.done] for v in self.cfg.variants}
         return {v: tasks for v, tasks in pending.items() if tasks}
-
-
-def plan(cfg: ExperimentConfig, suites: list[Suite]) -> list[WorkItem]:
-    """The native items, candidate-major (each model is loaded once); base before LoRA for each suite."""
-    return [WorkItem(c.name, v, s.name) for c in cfg.candidates for s in suites for v in cfg.variants]
 
 
 def prepare(path: Path) -> Prepared:
@@ -132,32 +116,6 @@ def start_or_resume(store: Store, cfg: ExperimentConfig, path: Path, resume: str
         versions_json(), shlex.join(["harness", *sys.argv[1:]]) if sys.argv else "harness run",
     ))
     return run_id
-
-
-def plan_run(prepared: Prepared, store: Store | None, resume: str | None = None, fresh: bool = False,
-             reuse: bool = True) -> tuple[str | None, ReusePlan]:
-    """What `run_experiment` would do, writing nothing: the run it would continue (None: a new one) and each
-    native item's action. `store` None: there is no store yet, so nothing is done or reusable."""
-    cfg = prepared.cfg
-    run_id = None
-    if store is not None and resume:
-        run_id = store.resolve_run(resume)
-    elif store is not None and not fresh:
-        run_id = store.find_unfinished_run(cfg.config_hash())
-    done = store.done_items(run_id) if store is not None and run_id else set()
-    plan = decide(store, run_id, cfg, prepared.suites, done, reuse, prepared.lmeval_items())
-    kinds = {c.name: models.kind_of(c.model, c.kind, cfg.trust_remote_code) for c in cfg.candidates}
-    by_name = {s.name: s for s in prepared.suites}
-
-    def why_not(key: tuple[str, str, str]) -> str | None:
-        kind = kinds[key[0]]
-        if key[2] in by_name:
-            return not_applicable_reason(kind, by_name[key[2]]) if kind else None
-        if kind and kind != "causal":
-            return NOT_CAUSAL
-        return NO_ADAPTER_FROM if key[1] == "lora" and cfg.lmeval.adapter_from is None else None
-
-    return run_id, ReusePlan([replace(d, not_applicable=why_not(d.key)) for d in plan.decisions])
 
 
 def run_experiment(path: str | Path, store: Store, reporter: Reporter | None = None, resume: str | None = None,
@@ -272,46 +230,49 @@ def _run_native(run: _Run, candidate: CandidateConfig, base: LoadedModel, pendin
                                                       dataset_fingerprint=suite.fingerprint)), dataset_row(suite))
             run.reporter.item_finished(label, "not applicable", reason)
             continue
-        predictor = _predictor_for(run, candidate, base, suite, item.variant)
-        run.reporter.item_started(f"evaluate {label}", example_count(suite, run.cfg.evaluation))
-        result = evaluate_item(predictor, suite, run.cfg.evaluation, run.cfg.seed, key,
-                               progress=lambda d, n: run.reporter.item_progress(d, n))
-        run.store.write_item(run.stamp(result), dataset_row(suite))
+        with _predictor_for(run, candidate, base, suite, item.variant) as predictor:  # a lora item: adapter on
+            run.reporter.item_started(f"evaluate {label}", example_count(suite, run.cfg.evaluation))
+            result = (ItemResult(**key, status="failed", reason=predictor) if isinstance(predictor, str) else
+                      evaluate_item(predictor, suite, run.cfg.evaluation, run.cfg.seed, key,
+                                    progress=lambda d, n: run.reporter.item_progress(d, n)))
+        run.store.write_item(run.stamp(result), dataset_row(suite))  # the base is the base again from here
         failed |= result.status == "failed"
-        run.reporter.item_finished(label, result.status, _headline(result))
-        del predictor
+        run.reporter.item_finished(label, result.status, _headline(result) if result.scores else result.reason or "")
         gc.collect()
     return failed
 
 
+@contextmanager
 def _predictor_for(run: _Run, candidate: CandidateConfig, base: LoadedModel, suite: Suite,
-                   variant: str) -> Predictor:
+                   variant: str) -> Iterator[Predictor | str]:
+    """The item's predictor for the `with` block: the base, or the base with the suite's adapter on it (the one
+    this run saved, else one trained now), taken off when the block ends; a string says why there is none."""
     if variant == "base":
-        return Predictor(base.model, base.tokenizer, base.kind, base.device)
-    reused = _saved_adapter(run, base, candidate.name, suite.name, suite)
-    if reused is not None:
-        return reused[1]
+        yield Predictor(base.model, base.tokenizer, base.kind, base.device)
+        return
+    saved = _saved_adapter(run, candidate.name, suite.name) or _train(run, candidate, base, suite)
+    with adapter_applied(base, suite, Path(saved["adapter_path"]), saved["adapter_hash"]) as predictor:
+        yield predictor if predictor is not None else "the LoRA adapter's files changed after its training"
+
+
+def _train(run: _Run, candidate: CandidateConfig, base: LoadedModel, suite: Suite) -> dict:
+    """Train the adapter for (candidate, suite) (the base is as before afterwards); its store row."""
     reporter, label = run.reporter, f"train LoRA {candidate.name} / {suite.name}"
     reporter.item_started(label, None)
     out_dir = run.artifacts / run.run_id / candidate.name / suite.name
-    predictor, result = train_lora(base, suite, run.cfg.lora_for(candidate), run.cfg.seed, out_dir, run.run_id,
-                                   candidate.name, lambda s, n, loss: reporter.item_progress(s, n, f"loss {loss:.3f}"))
+    result = train_lora(base, suite, run.cfg.lora_for(candidate), run.cfg.seed, out_dir, run.run_id,
+                        candidate.name, lambda s, n, loss: reporter.item_progress(s, n, f"loss {loss:.3f}"))
     result.recipe_fingerprint = run.recipe(candidate.name, suite.name)
     run.store.write_training(result)
     reporter.item_finished(label, "done",
                            f"{result.steps} steps, {result.tokens_per_s:.0f} tok/s, val loss {result.final_val_loss}")
-    return predictor
+    return {"adapter_path": result.adapter_path, "adapter_hash": result.adapter_hash}
 
 
-def _saved_adapter(run: _Run, base: LoadedModel, candidate: str, trained_on: str,
-                   suite: Suite | None) -> tuple[dict, Predictor] | None:
-    """The adapter this run trained for (candidate, suite), loaded on the base with its store row; None if there
-    is none or its files changed. A causal adapter needs no suite (only an encoder's task head does)."""
+def _saved_adapter(run: _Run, candidate: str, trained_on: str) -> dict | None:
+    """The row of the adapter this run trained for (candidate, suite); None: there is none, or its files changed."""
     saved = run.store.adapter(run.run_id, candidate, trained_on)
-    if not saved or not Path(saved["adapter_path"]).is_dir():
-        return None
-    predictor = load_adapter(base, suite, Path(saved["adapter_path"]), saved["adapter_hash"])  # type: ignore[arg-type]
-    return None if predictor is None else (saved, predictor)
+    return saved if saved and adapter_intact(Path(saved["adapter_path"]), saved["adapter_hash"]) else None
 
 
 def _headline(result: ItemResult, n: int = 3) -> str:
@@ -326,16 +287,14 @@ def _run_on_ray(run: _Run, executor: ExecutorConfig) -> bool:
     """The pending native items as Ray tasks, each result written as it arrives; True if an item failed."""
     from harness.executors.ray import Sink, Task, run_graph
 
-    pending = [i for i in plan(run.cfg, run.prepared.suites) if (i.candidate, i.variant, i.suite) not in run.done]
+    pending = [i for i in native_items(run.cfg, run.prepared.suites) if i.key not in run.done]
     base = [Task("evaluate", i.candidate, i.suite, i.variant) for i in pending if i.variant == "base"]
     lora = [Task("evaluate", i.candidate, i.suite, i.variant) for i in pending if i.variant == "lora"]
     ready: dict[tuple[str, str], Trained] = {}  # adapters this run trained already, files intact
     for task in lora:
-        saved = run.store.adapter(run.run_id, task.candidate, task.suite)
-        if saved and Path(saved["adapter_path"]).is_dir():
+        if saved := _saved_adapter(run, task.candidate, task.suite):
             files = AdapterFiles.read(Path(saved["adapter_path"]))
-            if files.hash == saved["adapter_hash"]:
-                ready[(task.candidate, task.suite)] = Trained(task.candidate, task.suite, adapter=files)
+            ready[(task.candidate, task.suite)] = Trained(task.candidate, task.suite, adapter=files)
     by_name = {s.name: s for s in run.prepared.suites}
     failed: list[bool] = []
     written: set[str] = set()
@@ -390,23 +349,27 @@ def _run_lmeval(run: _Run, candidate: str, base: LoadedModel, pending: dict[str,
 
 def _lmeval_lora(run: _Run, candidate: str, base: LoadedModel, tasks: list[str],
                  base_runs: dict[str, TaskRun] | None) -> bool:
-    """The lora variant: the base with the adapter trained for `lmeval.adapter_from`, checked active first."""
+    """The lora variant: the base with the adapter trained for `lmeval.adapter_from` on it (checked active
+    first) while lm-eval runs, taken off after."""
     suite = run.cfg.lmeval.adapter_from
     if suite is None:
         _write_lmeval_status(run, candidate, "lora", tasks, "not_applicable", NO_ADAPTER_FROM)
         return False
-    reused = _saved_adapter(run, base, candidate, suite, None)
-    if reused is None:
-        _write_lmeval_status(run, candidate, "lora", tasks, "failed", f"no usable LoRA adapter for suite '{suite}' "
-                             "in this run (its training failed, the lora variant did not run, or its files changed)")
-        return True
-    saved, predictor = reused
-    check = adapter_check(predictor.model, base.tokenizer, base.device, suite, saved)
-    if not check.active:
-        _write_lmeval_status(run, candidate, "lora", tasks, "failed", f"the adapter from suite '{suite}' does not "
-                             "change the model's outputs (probe logits equal the base's); it is not active")
-        return True
-    return _lmeval_variant(run, candidate, "lora", predictor.model, base.tokenizer, tasks, check, base_runs) is None
+    saved = _saved_adapter(run, candidate, suite)
+    with adapter_applied(base, None, Path(saved["adapter_path"]), saved["adapter_hash"]) if saved else \
+            nullcontext(None) as predictor:
+        if predictor is None:
+            _write_lmeval_status(run, candidate, "lora", tasks, "failed", f"no usable LoRA adapter for suite "
+                                 f"'{suite}' in this run (its training failed, the lora variant did not run, or its "
+                                 "files changed)")
+            return True
+        check = adapter_check(predictor.model, base.tokenizer, base.device, suite, saved)
+        if not check.active:
+            _write_lmeval_status(run, candidate, "lora", tasks, "failed", f"the adapter from suite '{suite}' does "
+                                 "not change the model's outputs (probe logits equal the base's); it is not active")
+            return True
+        return _lmeval_variant(run, candidate, "lora", predictor.model, base.tokenizer, tasks, check,
+                               base_runs) is None
 
 
 def _lmeval_variant(run: _Run, candidate: str, variant: str, model: Any, tokenizer: Any, tasks: list[str],

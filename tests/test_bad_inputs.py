@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helper import cli, error_line
 from tiny_models import suite_rows, write_jsonl, write_suite
-
-from harness.cli import main
 
 PAYLOADS = {  # server-side template injection: each would run code, read internals or write a file
     "popen": "{{ cycler.__init__.__globals__.os.popen('touch MARK').read() }}",
@@ -24,29 +23,6 @@ PAYLOADS = {  # server-side template injection: each would run code, read intern
     "hidden-branch": "{% if text == 'never' %}{{ lipsum.__globals__.os.system('touch MARK') }}{% endif %}",
     "attr-filter": "{{ cycler|attr('__init__') }} {{ text }}",  # no literal attribute: the sandbox refuses it
 }
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    """`harness ARGS` in-process, as the console script runs it: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def error_line(code: int, out: str, err: str, *names: str) -> str:
-    """The one `error:` line (exit 2, nothing else on stderr, no traceback), checked to name each of `names`."""
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in out + err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for name in names:
-        assert str(name) in lines[0], (name, lines[0])
-    return lines[0]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -9,29 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from cli_helper import cli, error_line
 from tiny_models import write_jsonl, write_suite
-
-from harness.cli import main
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    """Run `harness ARGS` in-process the way the console script does; (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error_line(code: int, err: str) -> str:
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_help_from_the_console_script():
@@ -55,37 +34,37 @@ def test_run_bad_experiment_is_one_error_line(tmp_path, capsys, monkeypatch):
     path = tmp_path / "bad.yaml"
     path.write_text("name: x\ncandidates:\n  - name: a\n    model: m/n\n    lora: {rnk: 4}\nsuites: [sentiment]\n"
                     "evaluaton: {}\n")
-    code, _, err = cli(capsys, monkeypatch, "run", str(path), "--db", str(tmp_path / "db.duckdb"))
-    assert one_error_line(code, err) == f"error: {path}:7: evaluaton: unknown key; did you mean 'evaluation'?"
+    code, out, err = cli(capsys, monkeypatch, "run", str(path), "--db", str(tmp_path / "db.duckdb"))
+    assert error_line(code, out, err) == f"error: {path}:7: evaluaton: unknown key; did you mean 'evaluation'?"
 
 
 def test_run_missing_file(tmp_path, capsys, monkeypatch):
-    code, _, err = cli(capsys, monkeypatch, "run", str(tmp_path / "nope.yaml"))
-    assert "nope.yaml: file not found" in one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "run", str(tmp_path / "nope.yaml"))
+    assert "nope.yaml: file not found" in error_line(code, out, err)
 
 
 def test_run_unknown_suite(tmp_path, capsys, monkeypatch, causal_dir):
     path = write_experiment(tmp_path, str(causal_dir), "no-such-suite")
-    code, _, err = cli(capsys, monkeypatch, "run", str(path))
-    assert "suite 'no-such-suite': not a built-in suite" in one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "run", str(path))
+    assert "suite 'no-such-suite': not a built-in suite" in error_line(code, out, err)
 
 
 def test_run_unknown_metric_in_a_suite(tmp_path, capsys, monkeypatch, causal_dir):
     suite = write_suite(tmp_path / "s", "multiple_choice")
     suite.write_text(suite.read_text().replace("metrics: [accuracy]", "metrics: [acuracy]"))
     path = write_experiment(tmp_path, str(causal_dir), str(suite))
-    code, _, err = cli(capsys, monkeypatch, "run", str(path))
-    line = one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "run", str(path))
+    line = error_line(code, out, err)
     assert f"{suite}: metrics[0]: unknown metric 'acuracy'" in line and "did you mean accuracy" in line
 
 
 def test_run_bad_model_ref(tmp_path, capsys, monkeypatch):
     path = write_experiment(tmp_path, str(tmp_path / "missing-model"), "sentiment")
-    code, _, err = cli(capsys, monkeypatch, "run", str(path))
-    assert "missing-model': no such file or directory" in one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "run", str(path))
+    assert "missing-model': no such file or directory" in error_line(code, out, err)
     path = write_experiment(tmp_path, "pack:nope", "sentiment")
-    code, _, err = cli(capsys, monkeypatch, "run", str(path))
-    assert "unknown pack" in one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "run", str(path))
+    assert "unknown pack" in error_line(code, out, err)
 
 
 def test_run_then_runs_show_and_tag(tmp_path, capsys, monkeypatch, causal_dir):
@@ -111,8 +90,8 @@ def test_run_then_runs_show_and_tag(tmp_path, capsys, monkeypatch, causal_dir):
     code, by_tag, _ = cli(capsys, monkeypatch, "show", "baseline", "--db", db)
     assert by_tag == shown
 
-    code, _, err = cli(capsys, monkeypatch, "show", "nope", "--db", db)
-    assert "run 'nope' not found" in one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "show", "nope", "--db", db)
+    assert "run 'nope' not found" in error_line(code, out, err)
 
 
 def test_runs_on_an_empty_store(tmp_path, capsys, monkeypatch):
@@ -142,8 +121,8 @@ def test_suites_validate_ok_and_failing(tmp_path, capsys, monkeypatch):
 
     bad = write_suite(tmp_path / "bad", "classification")
     bad.write_text(bad.read_text().replace("labels: [negative, positive]", "labels: [neg, pos]"))
-    code, _, err = cli(capsys, monkeypatch, "suites", "validate", str(bad))
-    assert "is outside the label set ['neg', 'pos']" in one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "suites", "validate", str(bad))
+    assert "is outside the label set ['neg', 'pos']" in error_line(code, out, err)
 
 
 def test_score_with_compare(tmp_path, capsys, monkeypatch):
@@ -170,5 +149,5 @@ def test_score_with_compare(tmp_path, capsys, monkeypatch):
 
 def test_score_unknown_metric_is_one_error_line(tmp_path, capsys, monkeypatch):
     preds = write_jsonl(tmp_path / "p.jsonl", [{"prediction": "a", "reference": "a"}])
-    code, _, err = cli(capsys, monkeypatch, "score", "--predictions", str(preds), "--metric", "blue")
-    assert "unknown metric 'blue'" in one_error_line(code, err)
+    code, out, err = cli(capsys, monkeypatch, "score", "--predictions", str(preds), "--metric", "blue")
+    assert "unknown metric 'blue'" in error_line(code, out, err)

@@ -72,7 +72,7 @@ def test_training_steps_are_the_steps_training_takes(tmp_path, causal, lora):
     suite = load_suite(str(tiny_path(tmp_path, "classification")))
     lora = lora.model_copy(update={"max_length": 64, "eval_every": 2, "max_eval_examples": 2, "rank": 2})
     steps, tokens = training_cost(suite, lora)
-    _, result = train_lora(causal, suite, lora, 1, tmp_path / "out", "run", "llama")
+    result = train_lora(causal, suite, lora, 1, tmp_path / "out", "run", "llama")
     assert steps == result.steps
     # the estimate is characters / 4 for the tiny word-level tokenizer too: the same order as what training saw
     assert result.train_tokens / 4 < tokens < result.train_tokens * 8
@@ -113,9 +113,10 @@ def test_plan_line_per_item_and_totals():
     assert [short(n) for n in (950, 41_000, 1_234_567, 8.03e9)] == ["950", "41k", "1.2M", "8.0B"]
 
 
-def _item(parameters: int, eval_tokens: int, train_steps: int = 0, train_tokens: int = 0) -> ItemCost:
+def _item(parameters: int, eval_tokens: int, train_steps: int = 0, train_tokens: int = 0,
+          kind: str = "causal") -> ItemCost:
     return ItemCost("big", "lora" if train_steps else "base", "s", 100, train_steps, eval_tokens, train_tokens,
-                    parameters)
+                    parameters, kind=kind)
 
 
 def test_no_warning_for_a_plan_that_fits():
@@ -132,11 +133,14 @@ def test_warning_when_the_work_is_past_half_an_hour_on_this_cpu():
 
 
 def test_warning_when_a_model_is_bigger_than_the_memory():
-    eight_b = _item(8_000_000_000, 10, 1, 10)  # float32: 32 GB, twice that with the LoRA training copy
+    eight_b = _item(8_000_000_000, 10, 1, 10)  # float32: 32 GB; the adapter goes onto the base itself
     warning = plan_warning([eight_b], LAPTOP)
-    assert warning and "big has ~8.0B parameters" in warning and "with its LoRA copy" in warning
-    h200 = Machine(16, 128 * GIB, gpus=1, gpu_memory_bytes=139 * GIB)  # bfloat16: 30 GiB, 60 with the copy
+    assert warning and "big has ~8.0B parameters, ~30 GiB at 4 bytes" in warning and "head model" not in warning
+    h200 = Machine(16, 128 * GIB, gpus=1, gpu_memory_bytes=139 * GIB)  # bfloat16: 15 GiB
     assert plan_warning([eight_b], h200) is None
+    assert plan_warning([_item(5_000_000_000, 10, 1, 10)], LAPTOP) is None  # 19 GiB: fits beside no copy
+    encoder = plan_warning([_item(5_000_000_000, 10, 1, 10, kind="encoder")], LAPTOP)  # trains a head model
+    assert encoder and "~37 GiB with its LoRA head model" in encoder
 
 
 class _Told(SilentReporter):

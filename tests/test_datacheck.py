@@ -4,13 +4,12 @@ over-long and duplicated rows, thresholds that turn warnings into errors, rows n
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_helper import cli
 
-from harness.cli import main
 from harness.datacheck import check_suites, load_targets
 from harness.datacheck.text import normalise, shingles
 from harness.suites import builtin_names, load_suite
@@ -37,17 +36,6 @@ def _suite(tmp_path: Path, train: list[dict], test: list[dict], **checks) -> Pat
 
 def _rows(n: int, start: int = 0) -> list[dict]:
     return [{"text": _sentence(i), "label": ["neg", "pos"][i % 2]} for i in range(start, start + n)]
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_normalised_text_and_shingles():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from test_cli import cli, one_error_line
+from cli_helper import cli, error_line
 from test_runner import write_experiment
 
 from harness.config import ExecutorConfig, load_experiment
@@ -46,7 +46,7 @@ def test_ray_missing_is_one_line_naming_the_install_command(no_ray, tmp_path, ca
     path = write_experiment(tmp_path, {"llama": causal_dir}, ["cls"])
     db = tmp_path / "never.duckdb"
     code, _, err = cli(capsys, monkeypatch, "run", str(path), "--db", str(db), "--executor", "ray")
-    line = one_error_line(code, err)
+    line = error_line(code, '', err)
     assert 'pip install "harness[ray]"' in line
     assert not db.exists(), "a refused run must not create the store"
     with pytest.raises(HarnessError, match="harness\\[ray\\]"):
@@ -56,9 +56,9 @@ def test_ray_missing_is_one_line_naming_the_install_command(no_ray, tmp_path, ca
 def test_address_needs_the_ray_executor(tmp_path, causal_dir, capsys, monkeypatch):
     path = write_experiment(tmp_path, {"llama": causal_dir}, ["cls"])
     code, _, err = cli(capsys, monkeypatch, "run", str(path), "--address", "auto")
-    assert "--address" in one_error_line(code, err) and "--executor ray" in err
+    assert "--address" in error_line(code, '', err) and "--executor ray" in err
     code, _, err = cli(capsys, monkeypatch, "run", str(path), "--executor", "slurm")
-    assert "choose local or ray" in one_error_line(code, err)
+    assert "choose local or ray" in error_line(code, '', err)
 
 
 def test_adapter_files_round_trip_and_refuse_a_changed_byte(tmp_path):

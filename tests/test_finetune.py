@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import LoraConfig
-from harness.finetune import load_adapter, train_lora
+from harness.finetune import adapter_applied, adapter_intact, train_lora
 from harness.finetune.causal_data import IGNORE, causal_rows, length_batches
 from harness.models import hash_files
 from harness.predict import Predictor, encode_pair, predict
@@ -48,43 +48,47 @@ def scores(predictor, suite) -> list[list[float]]:
 
 def test_causal_lora(causal, make_suite, tmp_path):
     suite = make_suite("multiple_choice")
+    base = Predictor(causal.model, causal.tokenizer, "causal", "cpu")
+    before = scores(base, suite)
     calls: list = []
-    predictor, result = train(causal, suite, tmp_path, calls=calls)
+    result = train(causal, suite, tmp_path, calls=calls)
     check_training_record(result, LORA, tmp_path)
     assert [c[:2] for c in calls] == [(1, 3), (2, 3), (3, 3)]
-    assert lora_b_norm(predictor.model) > 0
-    base = Predictor(causal.model, causal.tokenizer, "causal", "cpu")
-    tuned, before = scores(predictor, suite), scores(base, suite)
-    assert all(abs(a - b) > 1e-4 for ra, rb in zip(tuned, before, strict=True) for a, b in zip(ra, rb, strict=True))
-    # the base model itself is untouched (training works on a copy)
+    # the adapter trained on the base itself came off again: the base predicts as before
     assert scores(base, suite) == before
 
-    reloaded = load_adapter(causal, suite, Path(result.adapter_path), result.adapter_hash)
-    assert reloaded is not None and reloaded.kind == "causal"
-    again = scores(reloaded, suite)
-    for ra, rb in zip(again, tuned, strict=True):
-        assert ra == pytest.approx(rb, abs=1e-5)
+    with adapter_applied(causal, suite, Path(result.adapter_path), result.adapter_hash) as tuned:
+        assert tuned is not None and tuned.kind == "causal" and lora_b_norm(tuned.model) > 0
+        first = scores(tuned, suite)
+    assert all(abs(a - b) > 1e-4 for ra, rb in zip(first, before, strict=True) for a, b in zip(ra, rb, strict=True))
+    assert scores(base, suite) == before
+    with adapter_applied(causal, suite, Path(result.adapter_path), result.adapter_hash) as again:
+        assert scores(again, suite) == first  # applied a second time: the same adapter
 
 
 def test_changed_or_missing_adapter_is_not_reused(causal, make_suite, tmp_path):
     suite = make_suite("classification")
-    _, result = train(causal, suite, tmp_path, LORA.model_copy(update={"steps": 1, "eval_every": 1}))
+    result = train(causal, suite, tmp_path, LORA.model_copy(update={"steps": 1, "eval_every": 1}))
     copy = shutil.copytree(result.adapter_path, tmp_path / "copy")
-    assert load_adapter(causal, suite, copy, result.adapter_hash) is not None
+    assert adapter_intact(copy, result.adapter_hash)
+    with adapter_applied(causal, suite, copy, result.adapter_hash) as predictor:
+        assert predictor is not None
     weights = next(copy.glob("*.safetensors"))
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    assert load_adapter(causal, suite, copy, result.adapter_hash) is None
+    assert not adapter_intact(copy, result.adapter_hash)
+    with adapter_applied(causal, suite, copy, result.adapter_hash) as predictor:
+        assert predictor is None
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert load_adapter(causal, suite, empty, result.adapter_hash) is None
+    assert not adapter_intact(empty, result.adapter_hash)
 
 
 def test_steps_from_epochs(causal, make_suite, tmp_path):
     suite = make_suite("generation")
     lora = LORA.model_copy(update={"steps": None, "epochs": 1.0, "batch_size": 4})
-    _, result = train(causal, suite, tmp_path, lora)
+    result = train(causal, suite, tmp_path, lora)
     assert result.steps == 2  # ceil(1 epoch * 6 train rows / batch 4)
     assert [e["step"] for e in result.log if e["split"] == "validation"] == [2]
 
@@ -132,17 +136,18 @@ def test_length_batches_cover_every_row_once():
 @pytest.mark.parametrize("kind", ["classification", "multiple_choice"])
 def test_encoder_lora(encoder, make_suite, tmp_path, kind):
     suite = make_suite(kind)
-    predictor, result = train(encoder, suite, tmp_path)
+    result = train(encoder, suite, tmp_path)
     check_training_record(result, LORA, tmp_path)
-    assert predictor.kind == "encoder" and predictor.head and lora_b_norm(predictor.model) > 0
     base = Predictor(encoder.model, encoder.tokenizer, "encoder", "cpu")
-    tuned = predict(predictor, suite, suite.examples(), batch_size=4)
+    with adapter_applied(encoder, suite, Path(result.adapter_path), result.adapter_hash) as predictor:
+        assert predictor.kind == "encoder" and predictor.head and lora_b_norm(predictor.model) > 0
+        tuned = predict(predictor, suite, suite.examples(), batch_size=4)
     assert [p.choice_scores for p in tuned] != [p.choice_scores for p in predict(base, suite, suite.examples(), 4)]
     assert all(0 <= p.choice_index < len(p.choice_scores) for p in tuned)
 
-    reloaded = load_adapter(encoder, suite, Path(result.adapter_path), result.adapter_hash)
-    assert reloaded is not None and reloaded.head
-    again = predict(reloaded, suite, suite.examples(), batch_size=4)
+    with adapter_applied(encoder, suite, Path(result.adapter_path), result.adapter_hash) as reloaded:
+        assert reloaded is not None and reloaded.head
+        again = predict(reloaded, suite, suite.examples(), batch_size=4)
     for a, b in zip(again, tuned, strict=True):
         assert a.choice_index == b.choice_index and a.choice_scores == pytest.approx(b.choice_scores, abs=1e-5)
 
@@ -182,5 +187,5 @@ def test_peak_memory_is_this_adapters_own(causal, make_suite, tmp_path):
     big = np.ones(1_500 * 2**20 // 8)  # 1.5 GB touched, then freed
     del big
     high_water = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    _, result = train(causal, make_suite("multiple_choice"), tmp_path)
+    result = train(causal, make_suite("multiple_choice"), tmp_path)
     assert 0 < result.peak_memory_mb < high_water - 1_000

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import random
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_helper import cli
 
 from harness.errors import HarnessError
 from harness.evaluation import compute_stats
@@ -212,18 +214,11 @@ FINGERPRINT = re.compile(r"fingerprint [0-9a-f]{16}")
 
 
 def _cli(capsys, monkeypatch, command: str) -> str:
-    import shlex
-    import sys
-
-    from harness.cli import main
-
-    monkeypatch.setattr(sys, "argv", shlex.split(command))
-    try:
-        main()
-    except SystemExit:
-        pass
-    captured = capsys.readouterr()
-    return captured.out + captured.err
+    """A command line as printed in the docs (`harness ...`), run in-process: its stdout then its stderr."""
+    program, *args = shlex.split(command)
+    assert program == "harness", command
+    _, out, err = cli(capsys, monkeypatch, *args)
+    return out + err
 
 
 @pytest.mark.parametrize("doc", ["docs/suites.md", "README.md"])

@@ -275,10 +275,10 @@ def test_lora_with_a_changed_adapter_fails_with_the_reason(tmp_path, causal_dir,
     train = runner.train_lora
 
     def train_then_tamper(base, suite, lora, seed, out_dir, *args):
-        predictor, result = train(base, suite, lora, seed, out_dir, *args)
+        result = train(base, suite, lora, seed, out_dir, *args)
         config = Path(result.adapter_path) / "adapter_config.json"
         config.write_text(config.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-        return predictor, result
+        return result
 
     monkeypatch.setattr(runner, "train_lora", train_then_tamper)
     status, items, loads = run_with_lmeval(tmp_path, str(causal_dir), "[lora]", monkeypatch)

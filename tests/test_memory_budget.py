@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from harness.predict.memory import ModelShape, held_bytes, model_shape, row_bytes, rows_per_batch
@@ -34,3 +35,43 @@ def test_held_bytes_is_the_resident_memory_and_grows_with_an_allocation():
 def test_model_shape_with_a_device_reads_what_is_held(causal):
     assert model_shape(causal.model).held_bytes == 0
     assert model_shape(causal.model, "cpu").held_bytes >= model_shape(causal.model).weight_bytes
+
+
+def test_prefill_chunks_bound_the_tokens_of_a_pass():
+    from harness.predict.greedy import PREFILL_TOKENS, prefill_chunks
+
+    lengths = [1000] * 16 + [100] * 3
+    chunks = prefill_chunks(list(range(16)), lengths)
+    assert [len(c) for c in chunks] == [PREFILL_TOKENS // 1000] * (16 // (PREFILL_TOKENS // 1000)) or \
+        sum(len(c) for c in chunks) == 16
+    assert all(len(c) * 1000 <= PREFILL_TOKENS for c in chunks) and sum(chunks, []) == list(range(16))
+    assert prefill_chunks([16, 17, 18], lengths) == [[16, 17, 18]]
+    assert prefill_chunks([0], [10 * PREFILL_TOKENS]) == [[0]]  # one row however long
+
+
+def test_chunked_prefill_counts_one_chunk_of_activations():
+    from harness.predict.memory import activation_bytes
+
+    budget = 3 * 1024**3
+    plain = rows_per_batch(budget, SHAPE, 1000, 16, 9, 64)
+    chunked = rows_per_batch(budget, SHAPE, 1000, 16, 9, 64, prefill_rows=4)
+    assert chunked > plain
+    act = activation_bytes(SHAPE, 1000)
+    kept = row_bytes(SHAPE, 1000, 16, 9) - act
+    free = budget - SHAPE.weight_bytes
+    assert chunked * kept + 4 * act <= free < (chunked + 1) * kept + 4 * act
+    assert rows_per_batch(budget, SHAPE, 1000, 16, 9, 64, prefill_rows=64) == plain  # one chunk: as before
+
+
+@pytest.mark.parametrize("speculate", [True, False])
+def test_tiny_prefill_chunks_decode_the_same_text(causal, monkeypatch, speculate):
+    from harness.predict import generate, generate_plain, greedy
+
+    prompts = ["the cat sat on the mat. the cat", "Review: bad\nAnswer:", "a b c d e f a b c", "hi"]
+    monkeypatch.setattr(greedy, "PREFILL_TOKENS", 8)  # a row or two a pass
+    calls = []
+    original = greedy._prefill_rows
+    monkeypatch.setattr(greedy, "_prefill_rows", lambda *a: calls.append(a[1].shape) or original(*a))
+    fast = generate(causal.model, causal.tokenizer, prompts, 10, [], "cpu", speculate=speculate)
+    assert len(calls) >= 3 and all(s[0] == 1 or s[0] * s[1] <= 8 for s in calls)
+    assert fast == generate_plain(causal.model, causal.tokenizer, prompts, 10, [], "cpu")

@@ -173,6 +173,15 @@ def test_a_failing_example_is_recorded_not_raised(causal, make_suite, monkeypatc
         return original(pred, s, batch, prompts, *rest)
 
     monkeypatch.setattr(predict_module, name, flaky)
+    if kind == "generation":  # the stream of rows fails as a whole, then runs batch by batch
+        original_stream = predict_module._generate_stream
+
+        def flaky_stream(pred, s, batch, *rest):
+            if any(ex.id == bad for ex in batch):
+                raise RuntimeError(f"boom on {bad}")
+            return original_stream(pred, s, batch, *rest)
+
+        monkeypatch.setattr(predict_module, "_generate_stream", flaky_stream)
     preds = predict(predictor, suite, examples, batch_size=4)
     assert [p.example_id for p in preds] == [ex.id for ex in examples]
     failed = [p for p in preds if p.error]

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from test_gate_cli import harness as _cli  # the CLI in-process: (exit code, stdout, stderr)
+from cli_helper import cli
 from test_runner import write_experiment
 
 import harness.runner as runner_module
@@ -191,25 +191,25 @@ def test_plan_shows_reused_and_computed_items_and_writes_nothing(first_run, tmp_
     _edit(work / "experiment.yaml", "rank: 4", "rank: 2")  # a new config: base items reusable, LoRA ones not
     db = str(work / "first.duckdb")
     before = store.runs()
-    code, out, _ = _cli(monkeypatch, capsys, "run", str(work / "experiment.yaml"), "--db", db, "--plan")
+    code, out, _ = cli(capsys, monkeypatch, "run", str(work / "experiment.yaml"), "--db", db, "--plan")
     assert code == 0, out
     assert "plan: a new run" in out
     for suite in ("tiny_cls", "tiny_gen"):
         assert f"llama / base / {suite}: reuse from run {first_run.run_id}" in out
         assert f"llama / lora / {suite}: compute (train adapter)" in out
     assert "4 items: 2 reused, 2 to compute, 0 not applicable, 0 done in this run; 2 adapters to train" in out
-    code, out, _ = _cli(monkeypatch, capsys, "run", str(work / "experiment.yaml"), "--db", db, "--plan", "--no-reuse")
+    code, out, _ = cli(capsys, monkeypatch, "run", str(work / "experiment.yaml"), "--db", db, "--plan", "--no-reuse")
     assert code == 0 and "reuse from" not in out and "0 reused, 4 to compute" in out
     assert store.runs().equals(before)  # nothing written
     missing = tmp_path / "none.duckdb"
-    code, out, _ = _cli(monkeypatch, capsys, "run", str(work / "experiment.yaml"), "--db", str(missing), "--plan")
+    code, out, _ = cli(capsys, monkeypatch, "run", str(work / "experiment.yaml"), "--db", str(missing), "--plan")
     assert code == 0 and "not created yet" in out and not missing.exists()
 
 
 def test_plan_of_a_finished_experiment_says_so_and_plans_a_new_run(first_run, tmp_path, monkeypatch, capsys):
     work, _ = _copy(first_run, tmp_path)
-    code, out, _ = _cli(monkeypatch, capsys, "run", str(work / "experiment.yaml"), "--db",
-                        str(work / "first.duckdb"), "--plan")
+    code, out, _ = cli(capsys, monkeypatch, "run", str(work / "experiment.yaml"), "--db",
+                       str(work / "first.duckdb"), "--plan")
     assert code == 0 and f"already finished as run {first_run.run_id}" in out
     assert "4 items: 4 reused, 0 to compute" in out
 
@@ -218,13 +218,13 @@ def test_run_new_reuses_and_no_reuse_recomputes_from_the_command_line(first_run,
                                                                      trainings):
     work, store = _copy(first_run, tmp_path)
     args = ["run", str(work / "experiment.yaml"), "--db", str(work / "first.duckdb"), "--new"]
-    code, out, err = _cli(monkeypatch, capsys, *args)
+    code, out, err = cli(capsys, monkeypatch, *args)
     assert code == 0, err
     newest = store.runs()["run_id"].iloc[0]
     assert set(_items(store, newest).values()) == {first_run.run_id} and trainings == []
     assert err.count("reused") >= 4
     assert f"reused: 4 of 4 items copied from run {first_run.run_id}" in out
-    code, out, err = _cli(monkeypatch, capsys, *args, "--no-reuse")
+    code, out, err = cli(capsys, monkeypatch, *args, "--no-reuse")
     assert code == 0, err
     newest = store.runs()["run_id"].iloc[0]
     assert set(_items(store, newest).values()) == {None} and sorted(trainings) == ["tiny_cls", "tiny_gen"]
@@ -247,8 +247,8 @@ def test_reuse_on_a_team_store_copies_whole_items(team_address, tmp_path, causal
 def test_plan_counts_no_training_for_an_adapter_it_reuses(first_run, tmp_path, monkeypatch, capsys):
     work, _ = _copy(first_run, tmp_path)
     _edit(work / "experiment.yaml", "bootstrap_resamples: 50", "bootstrap_resamples: 50, max_examples: 3")
-    code, out, _ = _cli(monkeypatch, capsys, "run", str(work / "experiment.yaml"), "--db",
-                        str(work / "first.duckdb"), "--plan")
+    code, out, _ = cli(capsys, monkeypatch, "run", str(work / "experiment.yaml"), "--db",
+                       str(work / "first.duckdb"), "--plan")
     assert code == 0, out
     line = next(x for x in out.splitlines() if "llama / lora / tiny_cls:" in x)
     assert f"compute with the adapter of run {first_run.run_id}: 3 examples" in line and "training" not in line

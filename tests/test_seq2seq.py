@@ -14,7 +14,7 @@ from tiny_models import HIDDEN, LAYERS, build_tokenizer, write_suite
 from harness import models
 from harness.config import LoraConfig
 from harness.errors import HarnessError
-from harness.finetune import load_adapter, train_lora
+from harness.finetune import adapter_applied, train_lora
 from harness.finetune.lora import AUTO_TARGETS, make_task
 from harness.finetune.seq2seq import Seq2SeqTask
 from harness.predict import Predictor, predict
@@ -109,21 +109,21 @@ def test_lora_step_trains_and_adapter_reloads_with_same_scores(t5, make_suite, t
     lora = LoraConfig(steps=3, batch_size=2, rank=4, learning_rate=0.05, max_length=64, eval_every=1)
     assert isinstance(make_task(t5, suite, lora), Seq2SeqTask)
     before = {k: v.clone() for k, v in t5.model.state_dict().items()}
-    predictor, record = train_lora(t5, suite, lora, seed=1, out_dir=tmp_path, run_id="r", candidate="t5")
-    lora_weights = {n: p for n, p in predictor.model.named_parameters() if "lora_B" in n}
-    assert {n.split(".lora_B")[0].rsplit(".", 1)[1] for n in lora_weights} == set(AUTO_TARGETS["t5"])
-    assert any(float(p.detach().abs().sum()) > 0 for p in lora_weights.values())  # lora_B starts at zero
+    examples = suite.examples("test")
+    base = predict(Predictor(t5.model, t5.tokenizer, "seq2seq", "cpu"), suite, examples, batch_size=4)
+    record = train_lora(t5, suite, lora, seed=1, out_dir=tmp_path, run_id="r", candidate="t5")
+    assert t5.model.state_dict().keys() == before.keys()  # the adapter came off the base again
     assert all(torch.equal(before[k], v) for k, v in t5.model.state_dict().items())  # the base is untouched
     assert record.steps == 3 and record.trainable_params < record.total_params
-    examples = suite.examples("test")
-    trained = predict(predictor, suite, examples, batch_size=4)
-    base = predict(Predictor(t5.model, t5.tokenizer, "seq2seq", "cpu"), suite, examples, batch_size=4)
+    with adapter_applied(t5, suite, Path(record.adapter_path), record.adapter_hash) as predictor:
+        assert predictor is not None and predictor.kind == "seq2seq"
+        lora_weights = {n: p for n, p in predictor.model.named_parameters() if "lora_B" in n}
+        assert {n.split(".lora_B")[0].rsplit(".", 1)[1] for n in lora_weights} == set(AUTO_TARGETS["t5"])
+        assert any(float(p.detach().abs().sum()) > 0 for p in lora_weights.values())  # lora_B starts at zero
+        trained = predict(predictor, suite, examples, batch_size=4)
     assert [p.choice_scores for p in trained] != [p.choice_scores for p in base]
-    reloaded = load_adapter(t5, suite, Path(record.adapter_path), record.adapter_hash)
-    assert reloaded is not None and reloaded.kind == "seq2seq"
-    again = predict(reloaded, suite, examples, batch_size=4)
-    for a, b in zip(trained, again, strict=True):
-        assert a.choice_scores == pytest.approx(b.choice_scores, abs=1e-5)
+    again = predict(Predictor(t5.model, t5.tokenizer, "seq2seq", "cpu"), suite, examples, batch_size=4)
+    assert [p.choice_scores for p in again] == [p.choice_scores for p in base]  # the base again after the block
 
 
 def test_bart_lora_targets_attention_modules(tmp_path):
@@ -134,9 +134,10 @@ def test_bart_lora_targets_attention_modules(tmp_path):
                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
                         decoder_ffn_dim=32, max_position_embeddings=64)
     base = SimpleNamespace(model=BartForConditionalGeneration(config), tokenizer=tokenizer, device="cpu")
-    model = Seq2SeqTask(base, None, LoraConfig(rank=2)).build_model(AUTO_TARGETS["bart"])
-    wrapped = {n.split(".lora_A")[0].rsplit(".", 1)[1] for n, _ in model.named_parameters() if "lora_A" in n}
+    with Seq2SeqTask(base, None, LoraConfig(rank=2)).adapted(AUTO_TARGETS["bart"]) as model:
+        wrapped = {n.split(".lora_A")[0].rsplit(".", 1)[1] for n, _ in model.named_parameters() if "lora_A" in n}
     assert wrapped == {"q_proj", "k_proj", "v_proj", "out_proj"}
+    assert not any("lora_" in n for n, _ in base.model.named_parameters())  # taken off after the block
 
 
 def test_run_experiment_with_t5_candidate(tmp_path, t5_dir, monkeypatch):

@@ -87,6 +87,64 @@ def test_compaction_of_rejected_slots_keeps_the_tokens(causal, monkeypatch):
     assert fast.tokens == plain
 
 
+MANY = PROMPTS + ["Question: 2 + 2 =", "the end", LOOPING[:30], "x y x y x y", "Review: good\nAnswer:",
+                  "a b c a b c a b", "Translate: hello"]  # 12 prompts of mixed lengths
+
+
+def streamed(causal, prompts, max_new, stop, in_flight, overhead=ALWAYS_DRAFT):
+    ids, mask = encode(causal.tokenizer, prompts)
+    done: list[int] = []
+    fast = spec.speculative_new_tokens(causal.model, causal.tokenizer, ids, mask, max_new, stop,
+                                       overhead=overhead, in_flight=lambda _longest: in_flight, row_done=done.append)
+    return ids, mask, fast, done
+
+
+@pytest.mark.parametrize("in_flight", [1, 2, 3, 5])
+@pytest.mark.parametrize("stop", [[], ["e"], ["\n", "."]])
+@pytest.mark.parametrize("max_new", [1, 9, 24])
+def test_rows_joining_a_running_batch_decode_as_plain_greedy(causal, in_flight, stop, max_new):
+    ids, mask, fast, done = streamed(causal, MANY, max_new, stop, in_flight)
+    plain = greedy_new_tokens(causal.model, causal.tokenizer, ids, mask, max_new, stop)
+    assert fast.tokens == plain
+    assert sorted(done) == list(range(len(MANY))), "every row is reported done exactly once"
+
+
+def test_end_of_sequence_while_rows_join(causal, monkeypatch):
+    _, _, free, _ = streamed(causal, MANY, 30, [], 3)
+    eos = free.tokens[0][6]
+    monkeypatch.setattr(causal.model.generation_config, "eos_token_id", eos)
+    ids, mask, fast, _ = streamed(causal, MANY, 30, [], 3)
+    assert fast.tokens == greedy_new_tokens(causal.model, causal.tokenizer, ids, mask, 30, [])
+    assert fast.tokens[0] == free.tokens[0][: free.tokens[0].index(eos) + 1]
+
+
+def test_rows_join_as_places_free_up(causal, monkeypatch):
+    """Never more rows decode at once than allowed, and rows join before the batch has run dry."""
+    widths, admitted = [], []
+    original_step, original_admit = spec._step, spec._Loop.admit
+
+    def step(loop):
+        widths.append(loop.live())
+        original_step(loop)
+
+    def admit(self, rows):
+        admitted.append((self.live(), len(rows)))
+        original_admit(self, rows)
+
+    monkeypatch.setattr(spec, "_step", step)
+    monkeypatch.setattr(spec._Loop, "admit", admit)
+    _, _, fast, _ = streamed(causal, MANY, 24, ["."], 4)
+    assert max(widths) <= 4 and len(admitted) > 3
+    assert any(live > 0 for live, _ in admitted), "no row joined a running batch"
+
+
+def test_joining_rows_with_a_longer_prompt_than_the_cache(causal):
+    """A long prompt admitted after short ones (not the longest-first order) widens the running cache."""
+    prompts = ["hi", "a b", LOOPING + " " + LOOPING, "Review: bad\nAnswer:"]
+    ids, mask, fast, _ = streamed(causal, prompts, 16, [], 2)
+    assert fast.tokens == greedy_new_tokens(causal.model, causal.tokenizer, ids, mask, 16, [])
+
+
 def test_generate_text_equal_with_and_without_speculation(causal):
     stats = DecodingStats()
     fast = generate(causal.model, causal.tokenizer, PROMPTS, 20, ["\n\n"], "cpu", stats)

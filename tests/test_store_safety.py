@@ -20,25 +20,14 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from cli_helper import cli, error_line
 from pg_server import address_text, lake_snapshot
 
-from harness.cli import main
 from harness.errors import HarnessError
 from harness.records import ItemResult, MetricStats, Prediction, RunRecord
 from harness.store import Store, TeamAddress, filelock, team
 from harness.store.connection import lock_timeout
 from harness.store.filelock import lock_path
-
-
-def run_cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def snapshot(path: Path | TeamAddress) -> tuple:
@@ -52,13 +41,9 @@ def snapshot(path: Path | TeamAddress) -> tuple:
 def refused(capsys, monkeypatch, path: Path | TeamAddress, *args: str) -> str:
     """Run `harness ARGS --db path`; assert a one-line refusal that left the folder as it was; the line."""
     before = snapshot(path)
-    code, _, err = run_cli(capsys, monkeypatch, *args, "--db", address_text(path))
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
+    line = error_line(*cli(capsys, monkeypatch, *args, "--db", address_text(path)))
     assert snapshot(path) == before, "the file or its folder changed"
-    return lines[0]
+    return line
 
 
 def run_record(run_id: str) -> RunRecord:
@@ -160,8 +145,7 @@ def test_a_read_command_on_a_missing_store_creates_nothing(tmp_path, capsys, mon
 
 def test_a_writing_command_into_a_missing_folder_is_one_line(tmp_path, capsys, monkeypatch):
     db = tmp_path / "no-such-folder" / "h.duckdb"
-    code, _, err = run_cli(capsys, monkeypatch, "review", "add-reviewer", "bob", "--db", str(db))
-    assert code == 2 and err.strip().startswith("error: ") and "does not exist" in err and "Traceback" not in err
+    error_line(*cli(capsys, monkeypatch, "review", "add-reviewer", "bob", "--db", str(db)), "does not exist")
     assert not db.parent.exists()
 
 
@@ -173,7 +157,7 @@ def test_a_read_command_never_migrates(harness_store, capsys, monkeypatch):
 
     harness_store.transaction(downgrade)
     before = snapshot(harness_store.path)
-    code, out, err = run_cli(capsys, monkeypatch, "runs", "--db", str(harness_store.path))
+    code, out, err = cli(capsys, monkeypatch, "runs", "--db", str(harness_store.path))
     assert code == 0 and "exp-1111" in out, err
     assert snapshot(harness_store.path) == before
     assert Store(harness_store.path).query("SELECT value FROM store_meta")["value"].tolist() == ["harness"]
@@ -184,7 +168,7 @@ def test_a_tag_may_not_equal_or_shadow_a_run_id(any_harness_store, capsys, monke
     line = refused(capsys, monkeypatch, harness_store.path, "tag", "exp-1111", "exp-2222")
     assert "exp-2222" in line and "would hide run" in line
     refused(capsys, monkeypatch, harness_store.path, "tag", "exp-1111", "exp-2")  # a prefix of a run id
-    code, out, _ = run_cli(capsys, monkeypatch, "tag", "exp-1111", "baseline", "--db", address_text(harness_store.path))
+    code, out, _ = cli(capsys, monkeypatch, "tag", "exp-1111", "baseline", "--db", address_text(harness_store.path))
     assert code == 0 and "tagged exp-1111 as baseline" in out
 
 
@@ -193,11 +177,11 @@ def test_an_exact_run_id_wins_over_a_tag_of_the_same_name(any_harness_store, cap
     harness_store = any_harness_store
     harness_store.transaction(lambda con: con.execute("INSERT INTO tags VALUES ('exp-2222', 'exp-1111', now())"))
     assert harness_store.resolve_run("exp-2222") == "exp-2222"
-    code, out, err = run_cli(capsys, monkeypatch, "show", "exp-2222", "--db", address_text(harness_store.path))
+    code, out, err = cli(capsys, monkeypatch, "show", "exp-2222", "--db", address_text(harness_store.path))
     assert code == 0 and out.startswith("run exp-2222"), err
     out_file = tmp_path / "r.jsonl"
-    code, out, err = run_cli(capsys, monkeypatch, "export", "exp-2222", "--out", str(out_file),
-                             "--db", address_text(harness_store.path))
+    code, out, err = cli(capsys, monkeypatch, "export", "exp-2222", "--out", str(out_file),
+                         "--db", address_text(harness_store.path))
     assert code == 0 and "run exp-2222" in out, err
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helper import cli, error_line
 
-from harness.cli import main
 from harness.config import ExperimentConfig, SuiteConfig
 from harness.store import Store
 
@@ -26,24 +26,10 @@ EXTRACT = EXAMPLES / "extract_answer.yaml"
 CAPITALS = EXAMPLES / "capitals_fewshot.yaml"
 
 
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    """`harness ARGS` in-process through the console script's entry point; (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def one_error(capsys, monkeypatch, path: Path) -> str:
-    code, out, err = cli(capsys, monkeypatch, "suites", "validate", str(path))
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, out, err)
-    assert lines[0].startswith(f"error: {path}"), lines[0]  # the file is named first
-    return lines[0]
+    line = error_line(*cli(capsys, monkeypatch, "suites", "validate", str(path)))
+    assert line.startswith(f"error: {path}"), line  # the file is named first
+    return line
 
 
 def yaml_blocks(doc: Path) -> list[str]:

@@ -7,17 +7,16 @@ when it or the extension wheels are missing).
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
 import pandas as pd
 import pg_server as pg
 import pytest
+from cli_helper import cli, error_line
 from review_seed import CANDIDATES, RUN_ID, SUITE, item_result, seed_store
 
 from harness import review
-from harness.cli import main
 from harness.errors import HarnessError
 from harness.records import RunRecord
 from harness.review.auth import add_account
@@ -28,26 +27,6 @@ from harness.store.team import team_statement
 
 why_not = pg.why_not  # the fixtures (pg_server, team_address, any_store, ...) come through tests/conftest.py
 needs_team = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error(code: int, err: str, *words: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 # addresses (no server needed) ------------------------------------------------------------------------------
@@ -87,7 +66,7 @@ def test_keyed_tables_go_to_postgres_and_the_rest_to_ducklake_without_primary_ke
 @needs_team
 def test_an_unreachable_server_is_one_error_line(capsys, monkeypatch):
     address = f"ducklake:postgres:host=127.0.0.1 port={pg._free_port()} dbname=nowhere user=postgres"
-    one_error(*cli(capsys, monkeypatch, "runs", "--db", address)[::2], "cannot reach PostgreSQL", "port=")
+    error_line(*cli(capsys, monkeypatch, "runs", "--db", address), "cannot reach PostgreSQL", "port=")
 
 
 # the same API on both back-ends (any_store: tests/pg_server.py) -------------------------------------------
@@ -138,7 +117,7 @@ def _seed(store: Store) -> None:
 @needs_team
 def test_a_reader_never_creates_a_team_store(pg_server, tmp_path, capsys, monkeypatch):
     address = pg_server.address(pg_server.new_database(), tmp_path)
-    one_error(*cli(capsys, monkeypatch, "runs", "--db", address)[::2], "no team store")
+    error_line(*cli(capsys, monkeypatch, "runs", "--db", address), "no team store")
     fresh = pg_server.address(pg_server.new_database())
     monkeypatch.delenv("HARNESS_DATA_PATH", raising=False)
     with pytest.raises(HarnessError, match="data path"):
@@ -164,8 +143,8 @@ def test_store_copy_gives_the_same_show_table_and_leaderboard(team_address, tmp_
     pd.testing.assert_frame_equal(*(f.sort_values(key).reset_index(drop=True) for f in frames), check_dtype=False)
     team = Store(team_address)
     assert len(team.query("SELECT * FROM review_grades")) == 1
-    code, _, err = cli(capsys, monkeypatch, "store", "copy", "--from", str(source.path), "--to", team_address)
-    one_error(code, err, "runs.run_id", "nothing was copied")
+    code, out, err = cli(capsys, monkeypatch, "store", "copy", "--from", str(source.path), "--to", team_address)
+    error_line(code, out, err, "runs.run_id", "nothing was copied")
     assert len(team.table("predictions")) == len(source.table("predictions"))
 
 

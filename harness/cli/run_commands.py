@@ -65,7 +65,8 @@ def _show_plan(path: Path, db: str | None, resume: str | None, fresh: bool, reus
     """`harness run --plan`: each item's action (done, reused from which run, computed; adapters trained or
     reused), writing nothing and creating no store."""
     from harness.costs import Machine, estimate, plan_warning
-    from harness.runner import plan_run, prepare
+    from harness.reuse.plan import plan_run
+    from harness.runner import prepare
     from harness.store import TeamAddress, address_of
 
     prepared = prepare(path)

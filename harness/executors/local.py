@@ -5,7 +5,8 @@ candidate does not load it again), does one training or one evaluation, and retu
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from harness.config import CandidateConfig, ExperimentConfig
 from harness.errors import HarnessError
 from harness.evaluation import evaluate_item
 from harness.executors import AdapterFiles, Evaluated, Trained
-from harness.finetune import load_adapter, train_lora
+from harness.finetune import adapter_applied, train_lora
 from harness.kinds import ModelKind, Variant
 from harness.models import LoadedModel
 from harness.predict import Predictor
@@ -37,6 +38,12 @@ class WorkContext:
 
     def key(self, candidate: str, variant: str, suite: str) -> dict:
         return {"run_id": self.run_id, "candidate": candidate, "variant": variant, "suite": suite}
+
+
+NOT_CAUSAL = ("lm-eval tasks run on causal LMs only (through lm-eval's HFLM); this candidate is an encoder "
+              "or an encoder-decoder")
+NO_ADAPTER_FROM = ("lmeval.adapter_from is not set: lm-eval tasks have no train split, so name the native suite "
+                   "whose LoRA adapter the lora variant should use")
 
 
 def not_applicable_reason(kind: ModelKind, suite: Suite) -> str | None:
@@ -70,8 +77,8 @@ def train_unit(ctx: WorkContext, candidate: str, suite_name: str,
     if reason:
         return Trained(candidate, suite_name, info=info, reason=reason)
     with tempfile.TemporaryDirectory(prefix="harness-lora-") as tmp:
-        _, result = train_lora(base, suite, ctx.cfg.lora_for(ctx.candidate(candidate)), ctx.cfg.seed, Path(tmp),
-                               ctx.run_id, candidate, progress)
+        result = train_lora(base, suite, ctx.cfg.lora_for(ctx.candidate(candidate)), ctx.cfg.seed, Path(tmp),
+                            ctx.run_id, candidate, progress)
         adapter = AdapterFiles.read(Path(result.adapter_path))
     return Trained(candidate, suite_name, result, adapter, info)
 
@@ -89,20 +96,23 @@ def evaluate_unit(ctx: WorkContext, candidate: str, variant: Variant, suite_name
     if reason:
         return Evaluated(ItemResult(**key, status="not_applicable", reason=reason,
                                     dataset_fingerprint=suite.fingerprint), info)
-    with tempfile.TemporaryDirectory(prefix="harness-adapter-") as tmp:
-        predictor = _predictor(base, suite, variant, trained, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="harness-adapter-") as tmp, \
+            _predictor(base, suite, variant, trained, Path(tmp)) as predictor:
         if isinstance(predictor, str):
             return Evaluated(ItemResult(**key, status="failed", reason=predictor), info)
         return Evaluated(evaluate_item(predictor, suite, ctx.cfg.evaluation, ctx.cfg.seed, key, progress), info)
 
 
+@contextmanager
 def _predictor(base: LoadedModel, suite: Suite, variant: Variant, trained: Trained | None,
-               tmp: Path) -> Predictor | str:
-    """The predictor for the variant, or why there is none."""
+               tmp: Path) -> Iterator[Predictor | str]:
+    """The predictor for the variant while the item runs, or why there is none. A lora item's adapter is on
+    the base (this worker keeps it for its next task) only for the block: the next base item sees the base."""
     if variant == "base":
-        return Predictor(base.model, base.tokenizer, base.kind, base.device)
-    if trained is None or trained.adapter is None:
-        return f"no LoRA adapter: {trained.reason if trained and trained.reason else 'its training did not run'}"
-    folder = trained.adapter.write(tmp / "adapter")
-    predictor = load_adapter(base, suite, folder, trained.adapter.hash)
-    return predictor if predictor is not None else "the adapter's files changed on the way to the worker"
+        yield Predictor(base.model, base.tokenizer, base.kind, base.device)
+    elif trained is None or trained.adapter is None:
+        yield f"no LoRA adapter: {trained.reason if trained and trained.reason else 'its training did not run'}"
+    else:
+        folder = trained.adapter.write(tmp / "adapter")
+        with adapter_applied(base, suite, folder, trained.adapter.hash) as predictor:
+            yield predictor if predictor is not None else "the adapter's files changed on the way to the worker"

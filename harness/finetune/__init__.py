@@ -1,4 +1,4 @@
-"""LoRA fine-tuning: the training loop (lora), causal data, encoder heads.
+"""LoRA fine-tuning: the training loop (lora), causal data, encoder heads, adapters on the base in place (inplace).
 
 The package's face: `from harness.finetune import NAME` gives the names of
 `harness.finetune.lora`, loaded on first use, so that importing one submodule of the family never
@@ -14,8 +14,9 @@ __all__ = [
     "AUTO_TARGETS",
     "CausalTask",
     "Progress",
+    "adapter_applied",
+    "adapter_intact",
     "evaluate_loss",
-    "load_adapter",
     "peak_memory_mb",
     "seed_everything",
     "target_modules",

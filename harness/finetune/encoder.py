@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,9 @@ class EncoderTask:
             model = AutoModelForMultipleChoice.from_pretrained(location, dtype=self.base.dtype)
         return model.to(self.base.device)
 
-    def build_model(self, targets: list[str] | None) -> Any:
+    def adapted(self, targets: list[str] | None) -> AbstractContextManager[Any]:
+        """A fresh adapter on a model of its own (the encoder loaded again, with the task head the base lacks)
+        for the `with` block; the base is not touched."""
         from peft import LoraConfig as PeftLora
         from peft import TaskType, get_peft_model
 
@@ -47,7 +50,7 @@ class EncoderTask:
         heads = [n for n in ("classifier", "pooler", "score") if hasattr(model, n) or hasattr(inner, n)]
         config = PeftLora(task_type=task_type, r=self.lora.rank, lora_alpha=self.lora.alpha,
                           lora_dropout=self.lora.dropout, target_modules=targets, modules_to_save=heads)
-        return get_peft_model(model, config)
+        return nullcontext(get_peft_model(model, config))
 
     def rows(self, split: str, limit: int | None) -> list[EncoderRow]:
         if not self.suite.has_split(split):

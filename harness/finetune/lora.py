@@ -4,16 +4,19 @@ Causal LMs learn prompt -> completion with the loss on completion tokens only; e
 (seq2seq) learn the completion as the decoder's target, the prompt as the encoder's input. Encoders
 learn a classification (or multiple-choice) head plus LoRA adapters. Training logs the loss every step and
 the validation loss every `eval_every` steps, and saves the adapter with a content hash.
+
+Causal and encoder-decoder adapters are trained and evaluated on the base model itself, never on a copy of
+it: the adapter goes on for one `with` block and comes off after it (`harness.finetune.inplace`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ import torch
 from harness.config import LoraConfig
 from harness.finetune.causal_data import causal_rows, collate_causal, completion_loss, length_batches
 from harness.finetune.encoder import EncoderTask
+from harness.finetune.inplace import adapter_on
 from harness.finetune.seq2seq import Seq2SeqTask
 from harness.models import LoadedModel, hash_files
 from harness.predict import Predictor
@@ -64,30 +68,33 @@ def target_modules(model_type: str, lora: LoraConfig) -> list[str] | None:
 
 
 def train_lora(base: LoadedModel, suite: Suite, lora: LoraConfig, seed: int, out_dir: Path, run_id: str,
-               candidate: str, progress: Progress | None = None) -> tuple[Predictor, TrainingResult]:
-    """Train one adapter for (candidate, suite); returns a predictor using it and the training record."""
+               candidate: str, progress: Progress | None = None) -> TrainingResult:
+    """Train one adapter for (candidate, suite) and save it under `out_dir/adapter`; the training record.
+
+    A causal or encoder-decoder base is trained with the adapter on the base itself (no copy of its weights),
+    taken off again afterwards, also when training raises (harness/finetune/inplace.py); an encoder trains
+    its own model with a task head. `adapter_applied` puts the saved adapter on the base to evaluate it."""
     seed_everything(seed)
     reset_peak_memory(base.device)
     task = make_task(base, suite, lora)
-    model = task.build_model(target_modules(base.model.config.model_type, lora))
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    train_rows = task.rows("train", lora.max_train_examples)
-    val_rows = task.rows("validation", lora.max_eval_examples)
-    steps = training_steps(lora, len(train_rows))
-    log, stats = training_loop(model, task, train_rows, val_rows, lora, steps, seed, progress)
-    model.eval()
-    adapter_dir = out_dir / "adapter"
-    model.save_pretrained(adapter_dir)
+    with task.adapted(target_modules(base.model.config.model_type, lora)) as model:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        train_rows = task.rows("train", lora.max_train_examples)
+        val_rows = task.rows("validation", lora.max_eval_examples)
+        steps = training_steps(lora, len(train_rows))
+        log, stats = training_loop(model, task, train_rows, val_rows, lora, steps, seed, progress)
+        model.eval()
+        adapter_dir = out_dir / "adapter"
+        model.save_pretrained(adapter_dir)
     files = sorted(p for p in adapter_dir.rglob("*") if p.is_file())
     val_losses = [e["loss"] for e in log if e["split"] == "validation"]
     train_losses = [e["loss"] for e in log if e["split"] == "train"]
-    result = TrainingResult(
+    return TrainingResult(
         run_id, candidate, suite.name, str(adapter_dir), hash_files(files), trainable, total, steps,
         stats["tokens"], stats["tokens"] / max(stats["train_s"], 1e-9), stats["wall_s"], peak_memory_mb(base.device),
         float(np.mean(train_losses[-5:])), val_losses[-1] if val_losses else None, log,
     )
-    return task.predictor(model), result
 
 
 def training_steps(lora: LoraConfig, n_train_rows: int) -> int:
@@ -186,13 +193,14 @@ class CausalTask:
     def __init__(self, base: LoadedModel, suite: Suite, lora: LoraConfig):
         self.base, self.suite, self.lora = base, suite, lora
 
-    def build_model(self, targets: list[str] | None) -> Any:
+    def adapted(self, targets: list[str] | None) -> AbstractContextManager[Any]:
+        """A fresh adapter on the base itself for the `with` block, taken off after it."""
         from peft import LoraConfig as PeftLora
         from peft import TaskType, get_peft_model
 
         config = PeftLora(task_type=TaskType.CAUSAL_LM, r=self.lora.rank, lora_alpha=self.lora.alpha,
                           lora_dropout=self.lora.dropout, target_modules=targets)
-        return get_peft_model(copy.deepcopy(self.base.model), config)
+        return adapter_on(self.base.model, lambda model: get_peft_model(model, config))
 
     def rows(self, split: str, limit: int | None) -> list:
         examples = self.suite.examples(split, limit) if self.suite.has_split(split) else []
@@ -215,16 +223,27 @@ class CausalTask:
         return Predictor(model, self.base.tokenizer, "causal", self.base.device)
 
 
-def load_adapter(base: LoadedModel, suite: Suite, path: Path, expected_hash: str) -> Predictor | None:
-    """A saved adapter (from an interrupted run) as a predictor; None if its files changed since."""
+def adapter_intact(path: Path, expected_hash: str) -> bool:
+    """The adapter folder holds files whose hash is `expected_hash` (nothing changed them since training)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return bool(files) and hash_files(files) == expected_hash
+
+
+@contextmanager
+def adapter_applied(base: LoadedModel, suite: Suite | None, path: Path,
+                    expected_hash: str) -> Iterator[Predictor | None]:
+    """A saved adapter as a predictor for the `with` block; None if its files changed since training.
+
+    On a causal or encoder-decoder base the adapter goes on the base itself and comes off when the block
+    ends (the base is then exactly as before, also when the block raises); an encoder's adapter goes on a
+    model of its own with the suite's task head, loaded for the block."""
     from peft import PeftModel
 
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    if not files or hash_files(files) != expected_hash:
-        return None
-    if base.kind in ("causal", "seq2seq"):
-        model = PeftModel.from_pretrained(copy.deepcopy(base.model), str(path))
-        return Predictor(model.eval(), base.tokenizer, base.kind, base.device)
-    task = EncoderTask(base, suite, LoraConfig())
-    model = PeftModel.from_pretrained(task.head_model(), str(path))
-    return task.predictor(model.eval())
+    if not adapter_intact(path, expected_hash):
+        yield None
+    elif base.kind in ("causal", "seq2seq"):
+        with adapter_on(base.model, lambda model: PeftModel.from_pretrained(model, str(path))) as model:
+            yield Predictor(model.eval(), base.tokenizer, base.kind, base.device)
+    else:
+        task = EncoderTask(base, suite, LoraConfig())  # type: ignore[arg-type]  # an encoder's adapter has a suite
+        yield task.predictor(PeftModel.from_pretrained(task.head_model(), str(path)).eval())

@@ -9,7 +9,7 @@ over label tokens.
 
 from __future__ import annotations
 
-import copy
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 
 from harness.config import LoraConfig
 from harness.finetune.causal_data import completion_text
+from harness.finetune.inplace import adapter_on
 from harness.models import LoadedModel
 from harness.predict import Predictor, build_prompt
 from harness.predict.seq2seq import IGNORE, pad_targets, target_ids
@@ -35,13 +36,14 @@ class Seq2SeqTask:
     def __init__(self, base: LoadedModel, suite: Suite, lora: LoraConfig):
         self.base, self.suite, self.lora = base, suite, lora
 
-    def build_model(self, targets: list[str] | None) -> Any:
+    def adapted(self, targets: list[str] | None) -> AbstractContextManager[Any]:
+        """A fresh adapter on the base itself for the `with` block, taken off after it."""
         from peft import LoraConfig as PeftLora
         from peft import TaskType, get_peft_model
 
         config = PeftLora(task_type=TaskType.SEQ_2_SEQ_LM, r=self.lora.rank, lora_alpha=self.lora.alpha,
                           lora_dropout=self.lora.dropout, target_modules=targets)
-        return get_peft_model(copy.deepcopy(self.base.model), config)
+        return adapter_on(self.base.model, lambda model: get_peft_model(model, config))
 
     def rows(self, split: str, limit: int | None) -> list[Seq2SeqRow]:
         """prompt -> completion rows; a prompt longer than max_length keeps its end (as on the causal path)."""

@@ -96,6 +96,15 @@ def _add_continuations(model: Any, cache: Any, ctx_mask: torch.Tensor, pairs: li
             scores[i][j] += value
 
 
+def plain_layers(cache: Any) -> bool:
+    """A cache of full-attention layers holding (batch, heads, time, dim) keys and values."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(type(layer) is DynamicLayer and layer.keys is not None and layer.keys.dim() == 4
+                                for layer in layers)
+
+
 def length_groups(lengths: list[int], overhead: int = 32) -> list[list[int]]:
     """Indices of `lengths`, longest first, cut into groups that are cheapest to run one forward each.
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from harness.predict.choices import cache_argument, cache_of, last_logits_only, length_groups
+from harness.predict.choices import cache_argument, cache_of, last_logits_only, length_groups, plain_layers
 
 # generation-config fields that add a logits processor to greedy decoding, with their neutral values
 _NEUTRAL: dict[str, tuple] = {
@@ -79,10 +79,14 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
     of the model's dtype are appended to it."""
     from harness.predict.stopping import rows_to_stop
     eos = eos_ids(model).to(input_ids.device)
-    rows, logits, cache = prefill(model, input_ids, attention_mask)  # rows: original row of each live row
+    from harness.predict.prefix import shared_prefix
+
+    real = [input_ids[r][attention_mask[r].bool()].tolist() for r in range(input_ids.shape[0])]
+    prefix = shared_prefix(model, real, input_ids.device) if input_ids.shape[0] > 1 else None
+    rows, logits, cache, mask = prefill(model, input_ids, attention_mask, prefix)  # rows: original row of each
     cache_arg = cache_argument(model)
     new: list[list[int]] = [[] for _ in rows]
-    sequences, mask = input_ids[rows], attention_mask[rows]
+    sequences = input_ids[rows]
     last = mask.sum(-1, keepdim=True) - 1
     margin = tie_margin(next(model.parameters()).dtype)
     for step in range(max_new_tokens):
@@ -113,43 +117,59 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
     return new
 
 
-def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[list[int], torch.Tensor, Any]:
-    """Prefill in groups of similar prompt length; returns the row order, last logits and one cache.
+def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+            prefix: Any = None) -> tuple[list[int], torch.Tensor, Any, torch.Tensor]:
+    """Prefill in groups of similar prompt length; returns the row order, last logits, one cache and its mask.
 
-    The cache is the groups' caches left-padded to the batch width and stacked in that row order.
-    A cache other than plain per-layer key/value tensors gets one padded prefill, as in `generate`.
+    The cache is the groups' caches left-padded to the batch width and stacked in that row order; the
+    mask (rows in that order) says which of its slots hold tokens. With a `prefix`
+    (harness.predict.prefix) that starts every row, the rows' own tokens are prefilled after it. A
+    cache other than plain per-layer key/value tensors gets one padded prefill, as in `generate`.
     """
+    from harness.predict.prefix import covers
+
     lengths = attention_mask.sum(-1).tolist()
-    groups = length_groups(lengths)
+    if prefix is not None and not covers(prefix, [input_ids[r, -n:].tolist() for r, n in enumerate(lengths)]):
+        prefix = None
+    groups = [chunk for group in length_groups(lengths) for chunk in prefill_chunks(group, lengths)]
     parts = []
-    for group in groups if len(groups) > 1 else []:
+    for group in groups if len(groups) > 1 or prefix is not None else []:  # else one pass, as `generate`
         width = max(lengths[i] for i in group)
-        parts.append(_prefill_rows(model, input_ids[group][:, -width:], attention_mask[group][:, -width:]))
+        parts.append(_prefill_rows(model, input_ids[group][:, -width:], attention_mask[group][:, -width:], prefix))
         if not plain_layers(parts[0][1]):
             break
     if not parts or len(parts) < len(groups):
-        return list(range(len(lengths))), *_prefill_rows(model, input_ids, attention_mask)
+        return list(range(len(lengths))), *_prefill_rows(model, input_ids, attention_mask, None)
+    width = input_ids.shape[1]
     merged = parts[0][1]
     for number, layer in enumerate(merged.layers):
-        layer.keys = torch.cat([_pad_left(c.layers[number].keys, input_ids.shape[1]) for _, c in parts])
-        layer.values = torch.cat([_pad_left(c.layers[number].values, input_ids.shape[1]) for _, c in parts])
-    return [i for g in groups for i in g], torch.cat([logits for logits, _ in parts]), merged
+        layer.keys = torch.cat([_pad_left(c.layers[number].keys, width) for _, c, _ in parts])
+        layer.values = torch.cat([_pad_left(c.layers[number].values, width) for _, c, _ in parts])
+        for _, c, _ in parts[1:]:  # let each group's copy go as soon as it is merged: the cache is held once
+            c.layers[number].keys = c.layers[number].values = None
+    mask = torch.cat([torch.cat([m.new_zeros((m.shape[0], width - m.shape[1])), m], dim=-1) for _, _, m in parts])
+    return [i for g in groups for i in g], torch.cat([logits for logits, _, _ in parts]), merged, mask
 
 
-def _prefill_rows(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
+PREFILL_TOKENS = 4096  # the most prompt tokens (rows x width) one prefill pass runs: its activations are bounded
+
+
+def prefill_chunks(group: list[int], lengths: list[int]) -> list[list[int]]:
+    """A length group cut into chunks of at most PREFILL_TOKENS padded tokens (at least one row each)."""
+    rows = max(1, PREFILL_TOKENS // max(1, max(lengths[i] for i in group)))
+    return [group[start:start + rows] for start in range(0, len(group), rows)]
+
+
+def _prefill_rows(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                  prefix: Any) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    if prefix is not None:
+        from harness.predict.prefix import prefill_after
+
+        return prefill_after(model, prefix, input_ids, attention_mask)
     positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
                 **last_logits_only(model))
-    return out.logits[:, -1], cache_of(out)
-
-
-def plain_layers(cache: Any) -> bool:
-    """A cache of full-attention layers holding (batch, heads, time, dim) keys and values."""
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    return bool(layers) and all(type(layer) is DynamicLayer and layer.keys is not None and layer.keys.dim() == 4
-                                for layer in layers)
+    return out.logits[:, -1], cache_of(out), attention_mask
 
 
 def _pad_left(states: torch.Tensor, width: int) -> torch.Tensor:

@@ -8,7 +8,7 @@ scored choice). `rows_per_batch` is a pure function of those sizes; the predicto
 batch, its longest row first, so short inputs keep the configured batch size and long ones get
 fewer rows (`evaluation.max_memory_gb`, by default `DEFAULT_SHARE` of the machine's memory). The
 budget is the process's: what it already holds when prediction starts (resident memory on a CPU, with
-the weights, the libraries and any other model such as the base beside a LoRA copy; allocated memory
+the weights, the libraries and any other model such as an encoder's head model; allocated memory
 on CUDA) is taken off it before batches are sized.
 """
 
@@ -72,21 +72,30 @@ def held_bytes(device: str) -> int:
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
+def activation_bytes(shape: ModelShape, prompt_tokens: int) -> int:
+    """Peak bytes one row's prefill adds while it runs: one layer's activations and attention scores."""
+    activations = prompt_tokens * (4 * shape.hidden + 3 * shape.intermediate) * shape.dtype_bytes
+    return activations + shape.heads * prompt_tokens * prompt_tokens * 4
+
+
 def row_bytes(shape: ModelShape, prompt_tokens: int, new_tokens: int, logit_positions: int) -> int:
     """Peak bytes one row adds to a batch: its cache, one layer's activations, its logits (float32)."""
     cache = 2 * shape.layers * shape.kv_heads * shape.head_dim * int((prompt_tokens + new_tokens) * HOLE_SLACK)
-    activations = prompt_tokens * (4 * shape.hidden + 3 * shape.intermediate)
-    scores = shape.heads * prompt_tokens * prompt_tokens
     logits = 3 * shape.vocab * logit_positions * 4  # the logits, their float32 copy, a log-softmax
-    return (cache + activations) * shape.dtype_bytes + scores * 4 + logits
+    return cache * shape.dtype_bytes + activation_bytes(shape, prompt_tokens) + logits
 
 
 def rows_per_batch(budget_bytes: int, shape: ModelShape, prompt_tokens: int, new_tokens: int,
-                   logit_positions: int, requested: int) -> int:
+                   logit_positions: int, requested: int, prefill_rows: int | None = None) -> int:
     """The most rows (at most `requested`, at least 1) of this length that fit the budget beside what the
-    process holds (the weights at least)."""
+    process holds (the weights at least). With `prefill_rows` (prompts prefilled that many rows a pass,
+    harness.predict.greedy.prefill_chunks) only that many rows' activations are held at once."""
     free = budget_bytes - max(shape.weight_bytes, shape.held_bytes)
-    fit = free // max(1, row_bytes(shape, prompt_tokens, new_tokens, logit_positions))
+    per_row = max(1, row_bytes(shape, prompt_tokens, new_tokens, logit_positions))
+    fit = free // per_row
+    if prefill_rows is not None and fit > prefill_rows:
+        kept = max(1, per_row - activation_bytes(shape, prompt_tokens))  # what a row holds after its prefill
+        fit = (free - prefill_rows * (per_row - kept)) // kept
     return int(max(1, min(requested, fit)))
 
 

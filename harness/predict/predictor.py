@@ -11,15 +11,17 @@ Four predictors:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from harness.kinds import ModelKind
+from harness.predict.decoding_stats import DecodingStats
+from harness.predict.extraction import extract, extraction_matches
+from harness.predict.stopping import cut_at_stop
 from harness.records import Prediction
 from harness.suites import Example, Suite
 
@@ -60,34 +62,6 @@ def prompt_builder(suite: Suite, tokenizer: Any) -> Callable[[str], str]:
     return chat
 
 
-@dataclass
-class DecodingStats:
-    """What generation cost and where its output may differ from plain greedy decoding (summed over batches).
-
-    near_tie_rows: rows where an emitted token's top two logits were within the tie margin, so a
-    different kernel shape (speculative verification, another batch) may have flipped the argmax.
-    truncated: prompts cut to the suite's `truncate` length (harness.predict.truncation).
-    """
-
-    rows: int = 0
-    new_tokens: int = 0
-    forward_passes: int = 0
-    drafted: int = 0
-    accepted: int = 0
-    near_tie_rows: int = 0
-    near_tie_inputs: list[str] = field(default_factory=list)
-    batch_sizes: list[int] = field(default_factory=list)
-    truncated: int = 0
-
-    def add(self, decoded: Any, prompts: Sequence[str]) -> None:
-        self.rows += len(decoded.tokens)
-        self.new_tokens += sum(len(t) for t in decoded.tokens)
-        self.forward_passes += decoded.forward_passes
-        self.drafted, self.accepted = self.drafted + decoded.drafted, self.accepted + decoded.accepted
-        self.near_tie_rows += len(decoded.near_tie_rows)
-        self.near_tie_inputs += [prompts[row] for row in decoded.near_tie_rows]
-
-
 def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_size: int,
             max_memory_gb: float | None = None, stats: DecodingStats | None = None,
             speculate: bool = True, progress: Progress | None = None) -> list[Prediction]:
@@ -120,19 +94,33 @@ def _predict_fitted(predictor: Predictor, suite: Suite, examples: list[Example],
         return _predict_encoder(predictor, suite, examples, prompts, batch_size, progress)
     if predictor.kind == "seq2seq":
         return _predict_seq2seq(predictor, suite, examples, prompts, sizes, stats, progress)
+    from harness.predict.greedy import PREFILL_TOKENS
     from harness.predict.memory import budget_bytes, model_shape, rows_per_batch
 
     budget, shape = budget_bytes(max_memory_gb, predictor.device), model_shape(predictor.model, predictor.device)
     if suite.kind == "generation":
         new = suite.config.generation.max_new_tokens
+        chunked = _greedy(predictor.model)  # harness.predict.greedy prefills PREFILL_TOKENS a pass
 
         def fits(length: int) -> int:
-            return rows_per_batch(budget, shape, length, new, 1 + DRAFT_TOKENS, batch_size)
+            prefill_rows = max(1, PREFILL_TOKENS // max(1, length)) if chunked else None
+            return rows_per_batch(budget, shape, length, new, 1 + DRAFT_TOKENS, batch_size, prefill_rows)
 
         def run(batch: list[Example], texts: list[str]) -> list[Prediction]:
             return _generate_batch(predictor, suite, batch, texts, stats, speculate)
 
-        return _guarded(examples, prompts, fits, run, lengths, stats, progress)
+        if not (speculate and _streams(predictor.model)):
+            return _guarded(examples, prompts, fits, run, lengths, stats, progress)
+        from harness.predict.stream import stream_generate
+
+        def batch_by_batch(batch: list[Example], texts: list[str], sizes: list[int]) -> list[Prediction]:
+            return _guarded(batch, texts, fits, run, sizes, stats)
+
+        def as_stream(batch: list[Example], texts: list[str], in_flight: Callable[[int], int],
+                      row_done: Callable[[int], None]) -> list[Prediction]:
+            return _generate_stream(predictor, suite, batch, texts, stats, (in_flight, row_done))
+
+        return stream_generate(examples, prompts, lengths, fits, stats, as_stream, batch_by_batch, progress)
     longest_choice = 8  # tokens of a choice whose logits are read; choices are short
 
     def fits_choices(length: int) -> int:
@@ -140,6 +128,20 @@ def _predict_fitted(predictor: Predictor, suite: Suite, examples: list[Example],
 
     return _guarded(examples, prompts, fits_choices, lambda ex, pr: _choices_batch(predictor, suite, ex, pr),
                     lengths, stats, progress)
+
+
+def _greedy(model: Any) -> bool:
+    """Whether generation decodes in the harness's own loops (harness.predict.greedy), not `generate`."""
+    from harness.predict import greedy
+
+    return greedy.supports(model)
+
+
+def _streams(model: Any) -> bool:
+    """Whether generation decodes as a stream of rows (harness.predict.stream): greedy with speculation."""
+    from harness.predict import speculative
+
+    return _greedy(model) and speculative.supports(model)
 
 
 def _predict_encoder(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
@@ -289,6 +291,26 @@ def _generate_batch(predictor: Predictor, suite: Suite, examples: list[Example],
     return [_generated(ex, p, t, gen.extract, latency) for ex, p, t in zip(examples, prompts, texts, strict=True)]
 
 
+Flow = tuple[Callable[[int], int], Callable[[int], None]]  # (rows in flight given the longest prompt, row done)
+
+
+def _generate_stream(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
+                     stats: DecodingStats, flow: Flow) -> list[Prediction]:
+    """One chunk decoded as a stream of rows (harness.predict.stream); `flow`: (rows in flight, row-done)."""
+    from harness.predict.speculative import speculative_new_tokens
+
+    gen, tokenizer = suite.config.generation, predictor.tokenizer
+    started = time.perf_counter()
+    enc = _encode_left_padded(tokenizer, prompts, predictor.device)
+    decoded = speculative_new_tokens(predictor.model, tokenizer, enc["input_ids"], enc["attention_mask"],
+                                     gen.max_new_tokens, gen.stop, draft_tokens=DRAFT_TOKENS,
+                                     in_flight=flow[0], row_done=flow[1])
+    stats.add(decoded, prompts)
+    texts = [cut_at_stop(t, gen.stop) for t in tokenizer.batch_decode(decoded.tokens, skip_special_tokens=True)]
+    latency = (time.perf_counter() - started) / len(examples)
+    return [_generated(ex, p, t, gen.extract, latency) for ex, p, t in zip(examples, prompts, texts, strict=True)]
+
+
 def _generated(example: Example, prompt: str, text: str, pattern: str | None, latency: float) -> Prediction:
     """A generation's prediction; with an extractor, the raw text is kept beside the answer, and a miss is marked."""
     if not pattern:
@@ -351,28 +373,3 @@ def generate_plain(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_t
 def _encode_left_padded(tokenizer: Any, prompts: Sequence[str], device: str) -> Any:
     tokenizer.padding_side = "left"
     return tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-
-
-def cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    """The text up to the first stop sequence, ignoring leading whitespace (a model often starts with one)."""
-    text = text.lstrip()
-    cut = len(text)
-    for s in stop:
-        pos = text.find(s)
-        if pos != -1:
-            cut = min(cut, pos)
-    return text[:cut].strip()
-
-
-def extraction_matches(text: str, pattern: str) -> bool:
-    return re.search(pattern, text, flags=re.DOTALL) is not None
-
-
-def extract(text: str, pattern: str | None) -> str:
-    """The answer inside a generation: group 1 of the regex (or the whole match); the text if no match."""
-    if not pattern:
-        return text
-    match = re.search(pattern, text, flags=re.DOTALL)
-    if not match:
-        return text
-    return (match.group(1) if match.groups() else match.group(0)).strip()

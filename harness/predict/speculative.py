@@ -23,7 +23,7 @@ exactly the token where plain greedy decoding (harness.predict.greedy) ends it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from transformers.cache_utils import DynamicLayer
 
 from harness.predict.choices import cache_argument
 from harness.predict.greedy import TIE_MARGIN, eos_ids, plain_layers, prefill, tie_margin
+from harness.predict.prefix import Prefix, shared_prefix
 from harness.predict.stopping import should_stop
 
 __all__ = ["TIE_MARGIN", "Decoded", "lookup_draft", "speculative_new_tokens", "supports", "tie_margin"]
@@ -77,6 +78,25 @@ class InPlaceLayer(DynamicLayer):
         self._k = self._buffer(keys, max(capacity, self.length))
         self._v = self._buffer(values, max(capacity, self.length))
         self._views()
+
+    @classmethod
+    def stacked(cls, sources: list[Any], width: int, capacity: int) -> InPlaceLayer:
+        """One layer holding the sources' rows one after another, each right-aligned to `width` slots."""
+        first = sources[0]
+        rows = sum(s.keys.shape[0] for s in sources)
+        layer = cls.__new__(cls)
+        DynamicLayer.__init__(layer)
+        layer.is_initialized, layer.device, layer.length = True, first.keys.device, width
+        shape = (rows, first.keys.shape[1], max(capacity, width), first.keys.shape[-1])
+        layer._k, layer._v = first.keys.new_zeros(shape), first.values.new_zeros(shape)
+        start = 0
+        for source in sources:
+            n, length = source.keys.shape[0], source.keys.shape[-2]
+            layer._k[start:start + n, :, width - length:width] = source.keys
+            layer._v[start:start + n, :, width - length:width] = source.values
+            start += n
+        layer._views()
+        return layer
 
     @staticmethod
     def _buffer(states: torch.Tensor, capacity: int) -> torch.Tensor:
@@ -140,6 +160,22 @@ class _Batch:
         self.rows = [self.rows[k] for k in keep]
         self.mask, self.filled = self.mask[index], self.filled[index]
 
+    def merged_into(self, running: _Batch | None, room: int) -> _Batch:
+        """One batch of `running`'s rows then these, each row's slots right-aligned to the longer cache, in
+        preallocated in-place layers with `room` free slots after it. Each source layer is let go once
+        copied, so the cache is held about once, not twice."""
+        parts = [b for b in (running, self) if b is not None and b.rows]
+        width = max(b.mask.shape[1] for b in parts)
+        layers = []
+        for number in range(len(self.cache.layers)):
+            layers.append(InPlaceLayer.stacked([b.cache.layers[number] for b in parts], width, width + room))
+            for b in parts:
+                b.cache.layers[number] = None
+        self.cache.layers = layers
+        mask = torch.cat([torch.cat([b.mask.new_zeros((len(b.rows), width - b.mask.shape[1])), b.mask], dim=-1)
+                          for b in parts])
+        return _Batch([r for b in parts for r in b.rows], self.cache, mask, torch.cat([b.filled for b in parts]))
+
     def compact(self) -> None:
         """Squeeze out masked slots (left padding, rejected drafts) once they are a third of the cache."""
         width = int(self.filled.max())
@@ -165,38 +201,89 @@ def _choose_width(drafts: list[list[int]], rate: float, overhead: float) -> int:
     return best
 
 
+InFlight = Callable[[int], int]  # rows that may decode at once, given the longest prompt among them
+
+
 @torch.no_grad()
 def speculative_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                            max_new_tokens: int, stop: Sequence[str], draft_tokens: int = 8, ngram: int = 3,
-                           overhead: float = 32.0) -> Decoded:
-    """The tokens greedy decoding appends to each (left-padded) row, drafted by prompt lookup."""
-    eos = set(eos_ids(model).tolist())
-    rows, logits, cache = prefill(model, input_ids, attention_mask)
-    decoded = Decoded([[] for _ in rows], forward_passes=1, tie_margin=tie_margin(next(model.parameters()).dtype))
-    contexts = [input_ids[r][attention_mask[r].bool()].tolist() for r in range(len(rows))]
-    live = [r for i, r in enumerate(rows)
-            if not _emit(decoded, tokenizer, r, _argmax(decoded, r, logits[i]), eos, stop, max_new_tokens)]
-    if not live:
-        return decoded
-    if not plain_layers(cache):
-        raise ValueError("speculative decoding needs plain full-attention key-value layers")
-    capacity = input_ids.shape[1] + max_new_tokens + draft_tokens + 1
-    cache.layers = [InPlaceLayer(layer.keys, layer.values, capacity) for layer in cache.layers]
-    order = torch.tensor(rows, device=input_ids.device)
-    mask = attention_mask[order]
-    batch = _Batch(rows, cache, mask, mask.sum(-1))
-    batch.keep([rows.index(r) for r in live])
-    cache_arg = cache_argument(model)
-    while batch.rows:
-        _step(model, tokenizer, batch, decoded, contexts, cache_arg, eos, stop, max_new_tokens,
-              (draft_tokens, ngram, overhead))
+                           overhead: float = 32.0, in_flight: InFlight | None = None,
+                           row_done: Callable[[int], None] | None = None) -> Decoded:
+    """The tokens greedy decoding appends to each (left-padded) row, drafted by prompt lookup.
+
+    Without `in_flight` every row decodes in one batch. With it, at most `in_flight(longest prompt)`
+    rows decode at once, taken in the given order (longest first suits it): as rows finish, the next
+    ones are prefilled and join the running batch (continuous batching), so a batch does not dwindle
+    to its slowest row. `row_done(row)` is called as each row ends."""
+    decoded = Decoded([[] for _ in range(input_ids.shape[0])], tie_margin=tie_margin(next(model.parameters()).dtype))
+    loop = _Loop(model, tokenizer, input_ids, attention_mask, decoded, eos_ids(model).tolist(), stop, max_new_tokens,
+                 (draft_tokens, ngram, overhead), row_done)
+    limit = in_flight or (lambda _longest: input_ids.shape[0])
+    pending = list(range(input_ids.shape[0]))
+    while pending or loop.live():
+        live = loop.live()
+        longest = max(loop.lengths[r] for r in (loop.batch.rows if live else pending[:1]))
+        free = max(1, limit(longest)) - live
+        if pending and free > 0 and (not live or free >= max(1, limit(longest) // REFILL_SHARE)):
+            loop.admit(pending[:free])
+            pending = pending[free:]
+        else:
+            _step(loop)
     return decoded
 
 
-def _step(model: Any, tokenizer: Any, batch: _Batch, decoded: Decoded, contexts: list[list[int]], cache_arg: str,
-          eos: set[int], stop: Sequence[str], max_new_tokens: int, knobs: tuple[int, int, float]) -> None:
+REFILL_SHARE = 4  # new rows join once a quarter of the batch's places are free (or none is left running)
+
+
+class _Loop:
+    """The state continuous batching shares between admitting rows and decoding steps."""
+
+    def __init__(self, model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 decoded: Decoded, eos: list[int], stop: Sequence[str], max_new_tokens: int,
+                 knobs: tuple[int, int, float], row_done: Callable[[int], None] | None):
+        self.model, self.tokenizer, self.decoded = model, tokenizer, decoded
+        self.ids, self.mask = input_ids, attention_mask
+        self.eos, self.stop, self.max_new, self.knobs, self.row_done = set(eos), stop, max_new_tokens, knobs, row_done
+        self.lengths = attention_mask.sum(-1).tolist()
+        self.contexts = [input_ids[r][attention_mask[r].bool()].tolist() for r in range(input_ids.shape[0])]
+        self.cache_arg = cache_argument(model)
+        self.batch: _Batch | None = None
+        self.prefix: Prefix | bool | None = None  # False: looked for, none shared
+
+    def live(self) -> int:
+        return len(self.batch.rows) if self.batch is not None else 0
+
+    def admit(self, rows: list[int]) -> None:
+        """Prefill `rows`, emit each one's first token, and add the unfinished ones to the running batch."""
+        width = max(self.lengths[r] for r in rows)
+        ids, mask = self.ids[rows][:, -width:], self.mask[rows][:, -width:]
+        if self.prefix is None and self.ids.shape[0] > 1:
+            self.prefix = shared_prefix(self.model, self.contexts, self.ids.device) or False
+            self.decoded.forward_passes += 1 if self.prefix else 0
+        order, logits, cache, mask = prefill(self.model, ids, mask, self.prefix or None)
+        self.decoded.forward_passes += 1
+        keep = [i for i, o in enumerate(order) if not self._first(rows[o], logits[i])]
+        if not keep:
+            return
+        if not plain_layers(cache):
+            raise ValueError("speculative decoding needs plain full-attention key-value layers")
+        joined = _Batch([rows[o] for o in order], cache, mask, mask.sum(-1))
+        joined.keep(keep)
+        self.batch = joined.merged_into(self.batch, self.max_new + self.knobs[0] + 1)
+
+    def _first(self, row: int, logits: torch.Tensor) -> bool:
+        token = _argmax(self.decoded, row, logits)
+        ended = _emit(self.decoded, self.tokenizer, row, token, self.eos, self.stop, self.max_new)
+        if ended and self.row_done:
+            self.row_done(row)
+        return ended
+
+
+def _step(loop: _Loop) -> None:
     """One verification pass over the live rows: emit, mask rejected drafts, drop finished rows."""
-    draft_tokens, ngram, overhead = knobs
+    model, tokenizer, batch, decoded, contexts = loop.model, loop.tokenizer, loop.batch, loop.decoded, loop.contexts
+    eos, stop, max_new_tokens, (draft_tokens, ngram, overhead) = loop.eos, loop.stop, loop.max_new, loop.knobs
+    assert batch is not None
     news = [decoded.tokens[r] for r in batch.rows]
     drafts = [lookup_draft(contexts[r] + new, ngram, min(draft_tokens, max_new_tokens - len(new) - 1))
               for r, new in zip(batch.rows, news, strict=True)]
@@ -212,7 +299,7 @@ def _step(model: Any, tokenizer: Any, batch: _Batch, decoded: Decoded, contexts:
     inputs, valid = inputs.to(device), valid.to(device)
     positions = batch.filled[:, None] + torch.arange(width, device=device)[None, :]
     out = model(input_ids=inputs, attention_mask=torch.cat([batch.mask, valid], dim=-1), position_ids=positions,
-                use_cache=True, **{cache_arg: batch.cache})
+                use_cache=True, **{loop.cache_arg: batch.cache})
     decoded.forward_passes += 1
     logits = out.logits.float()
     predicted = logits.argmax(-1).tolist()
@@ -231,6 +318,8 @@ def _step(model: Any, tokenizer: Any, batch: _Batch, decoded: Decoded, contexts:
                 break
         if not finished:
             keep.append(i)
+        elif loop.row_done:
+            loop.row_done(row)
     batch.mask = torch.cat([batch.mask, valid], dim=-1)
     batch.filled = batch.filled + valid.sum(-1)
     if len(keep) < len(batch.rows):

@@ -2,8 +2,8 @@
 
 A model often opens its answer with a newline or a space. With `stop: ["\\n"]` a plain stop-string
 check would end such a generation at its first token and keep nothing; here a stop sequence counts
-only once the generated text holds something other than whitespace before it. `cut_at_stop` in
-harness/predict/predictor.py cuts the text by the same rule.
+only once the generated text holds something other than whitespace before it. `cut_at_stop`
+(below) cuts the text by the same rule.
 """
 
 from __future__ import annotations
@@ -35,3 +35,14 @@ def rows_to_stop(tokenizer: Any, new_tokens: list[list[int]], rows: list[int], s
     """For the live rows of a decoding loop: which have reached a stop sequence after some text."""
     texts = tokenizer.batch_decode([new_tokens[row] for row in rows], skip_special_tokens=True)
     return torch.tensor([should_stop(t, stop) for t in texts])
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text up to the first stop sequence, ignoring leading whitespace (a model often starts with one)."""
+    text = text.lstrip()
+    cut = len(text)
+    for s in stop:
+        pos = text.find(s)
+        if pos != -1:
+            cut = min(cut, pos)
+    return text[:cut].strip()

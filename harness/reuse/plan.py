@@ -1,14 +1,18 @@
 """Which items of a run are done, reused from another run of the store, or computed; and which adapters are
-reused rather than trained. `decide` reads only; `apply` copies the reused items into the run."""
+reused rather than trained. `decide` reads only; `apply` copies the reused items into the run; `plan_run` is
+`harness run --plan`: the run a `harness run` would continue and each item's action, not-applicable items marked."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
+from harness import models
 from harness.config import ExperimentConfig
+from harness.executors.local import NO_ADAPTER_FROM, NOT_CAUSAL, not_applicable_reason
+from harness.kinds import Variant
 from harness.lmeval.records import SUITE_PREFIX, suite_name
 from harness.models import hash_files
 from harness.reuse.fingerprints import (
@@ -23,6 +27,24 @@ from harness.suites import Suite
 
 Action = Literal["done", "reuse", "compute"]
 Key = tuple[str, str, str]  # candidate, variant, suite
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One native item of a run."""
+
+    candidate: str
+    variant: Variant
+    suite: str
+
+    @property
+    def key(self) -> Key:
+        return self.candidate, self.variant, self.suite
+
+
+def native_items(cfg: ExperimentConfig, suites: list[Suite]) -> list[WorkItem]:
+    """The native items, candidate-major (each model is loaded once); the variants in order for each suite."""
+    return [WorkItem(c.name, v, s.name) for c in cfg.candidates for s in suites for v in cfg.variants]
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,50 @@ def apply(store: Store, run_id: str, plan: ReusePlan) -> set[Key]:
                 store.copy_adapter(d.adapter_from, run_id, d.key[0], d.key[2])
             have_adapter.add((d.key[0], d.key[2]))
     return copied
+
+
+class Planned(Protocol):
+    """What planning reads of a checked experiment (`harness.runner.Prepared`)."""
+
+    @property
+    def cfg(self) -> ExperimentConfig: ...
+
+    @property
+    def suites(self) -> list[Suite]: ...
+
+    def lmeval_items(self) -> LmevalItems | None: ...
+
+
+def plan_run(prepared: Planned, store: Store | None, resume: str | None = None, fresh: bool = False,
+             reuse: bool = True) -> tuple[str | None, ReusePlan]:
+    """What `run_experiment` would do, writing nothing: the run it would continue (None: a new one) and each
+    item's action, the items that cannot run on their candidate marked not applicable. `store` None: there is
+    no store yet, so nothing is done or reusable."""
+    cfg = prepared.cfg
+    run_id = None
+    if store is not None and resume:
+        run_id = store.resolve_run(resume)
+    elif store is not None and not fresh:
+        run_id = store.find_unfinished_run(cfg.config_hash())
+    done = store.done_items(run_id) if store is not None and run_id else set()
+    plan = decide(store, run_id, cfg, prepared.suites, done, reuse, prepared.lmeval_items())
+    return run_id, mark_not_applicable(plan, cfg, prepared.suites)
+
+
+def mark_not_applicable(plan: ReusePlan, cfg: ExperimentConfig, suites: list[Suite]) -> ReusePlan:
+    """The plan with each item that cannot run on its candidate's kind (known without loading it) marked so."""
+    kinds = {c.name: models.kind_of(c.model, c.kind, cfg.trust_remote_code) for c in cfg.candidates}
+    by_name = {s.name: s for s in suites}
+
+    def why_not(key: Key) -> str | None:
+        kind = kinds[key[0]]
+        if key[2] in by_name:
+            return not_applicable_reason(kind, by_name[key[2]]) if kind else None
+        if kind and kind != "causal":
+            return NOT_CAUSAL
+        return NO_ADAPTER_FROM if key[1] == "lora" and cfg.lmeval.adapter_from is None else None
+
+    return ReusePlan([replace(d, not_applicable=why_not(d.key)) for d in plan.decisions])
 
 
 def reused_line(items) -> str | None:
