@@ -86,7 +86,6 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
     rows, logits, cache, mask = prefill(model, input_ids, attention_mask, prefix)  # rows: original row of each
     cache_arg = cache_argument(model)
     new: list[list[int]] = [[] for _ in rows]
-    sequences = input_ids[rows]
     last = mask.sum(-1, keepdim=True) - 1
     margin = tie_margin(next(model.parameters()).dtype)
     for step in range(max_new_tokens):
@@ -98,7 +97,6 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
             new[row].append(int(token[live]))
         if step == max_new_tokens - 1:
             break
-        sequences = torch.cat([sequences, token[:, None]], dim=-1)
         done = torch.isin(token, eos)
         if stop:
             done |= rows_to_stop(tokenizer, new, rows, stop).to(done.device)
@@ -109,7 +107,7 @@ def greedy_new_tokens(model: Any, tokenizer: Any, input_ids: torch.Tensor, atten
         if bool(done.any()):
             keep = (~done).nonzero().flatten()
             cache.batch_select_indices(keep)
-            sequences, mask, last, token = sequences[keep], mask[keep], last[keep], token[keep]
+            mask, last, token = mask[keep], last[keep], token[keep]
             rows = [rows[k] for k in keep.tolist()]
         out = model(input_ids=token[:, None], attention_mask=mask, position_ids=last, use_cache=True,
                     **{cache_arg: cache})

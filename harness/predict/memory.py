@@ -7,10 +7,10 @@ positions that are read (one in a prefill, the drafts of a speculative step, the
 scored choice). Generation prefills at most PREFILL_TOKENS prompt tokens a pass (harness.predict.greedy),
 so there only that many rows' activations count at once (`prefill_rows`). `rows_per_batch` is a pure
 function of those sizes; the predictor asks it for every batch, its longest row first, so short inputs
-keep the configured batch size and long ones get fewer rows (`evaluation.max_memory_gb`, by default `DEFAULT_SHARE` of the machine's memory). The
-budget is the process's: what it already holds when prediction starts (resident memory on a CPU, with
-the weights, the libraries and any other model such as an encoder's head model; allocated memory
-on CUDA) is taken off it before batches are sized.
+keep the configured batch size and long ones get fewer rows (`evaluation.max_memory_gb`, by default
+`DEFAULT_SHARE` of the machine's memory). The budget is the process's: what it already holds when
+prediction starts (resident memory on a CPU, with the weights, the libraries and any other model such
+as an encoder's head model; allocated memory on CUDA) is taken off it before batches are sized.
 """
 
 from __future__ import annotations
