@@ -69,6 +69,7 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
     `progress(examples done, total)` is called after each batch. Prompts are first fitted to the model
     (harness.predict.truncation): cut where the suite's `truncate` says (counted in `stats.truncated`), an
     error prediction where a prompt does not fit the model's context."""
+    from harness.predict.attention import grouped_attention
     from harness.predict.truncation import fit_examples, with_fitted
 
     stats = stats if stats is not None else DecodingStats()
@@ -82,7 +83,8 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
         return _predict_fitted(predictor, suite, kept, [f.text for f in fits], [f.tokens for f in fits],
                                (batch_size, max_memory_gb), stats, speculate, done)
 
-    return with_fitted(examples, fitted, failed, run, progress)
+    with grouped_attention(predictor.model):
+        return with_fitted(examples, fitted, failed, run, progress)
 
 
 def _predict_fitted(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
