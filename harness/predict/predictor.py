@@ -68,7 +68,8 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
     """Per-example predictions, in batches of at most `batch_size` rows that fit the memory budget;
     `progress(examples done, total)` is called after each batch. Prompts are first fitted to the model
     (harness.predict.truncation): cut where the suite's `truncate` says (counted in `stats.truncated`), an
-    error prediction where a prompt does not fit the model's context."""
+    error prediction where a prompt does not fit the model's context. The model attends through
+    harness.predict.attention's grouped attention while predicting (same logits, no copied heads)."""
     from harness.predict.attention import grouped_attention
     from harness.predict.truncation import fit_examples, with_fitted
 
