@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helper import cli
 from gate_helpers import flip, planted, sst2_labels
 from junitparser import JUnitXml
 
-from harness.cli import main
 from harness.gate.results_file import load_ref, read_results
 from harness.metrics import get_metric
 from harness.records import CandidateInfo, ItemResult, MetricStats, Prediction, RunRecord
@@ -62,14 +61,7 @@ def store(built_store, tmp_path) -> Store:
 
 
 def harness(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return cli(capsys, monkeypatch, *args)
 
 
 def gate(monkeypatch, capsys, store, candidate, *extra, baseline="baseline:m:base"):

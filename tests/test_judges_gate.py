@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 from review_seed import CANDIDATES, RUN_ID, SUITE, seeded_copy
 
 from harness import models, review
-from harness.cli import main
 from harness.judges import calibration as cal
 from harness.judges.stored import latest_calibration
 from harness.records import ItemResult, MetricStats, Prediction, RunRecord
@@ -30,14 +29,7 @@ REPORT_APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def harness(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["harness", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return cli(capsys, monkeypatch, *args)
 
 
 def humans_and_judge(n: int, agree: bool) -> tuple[dict, dict]:

@@ -25,11 +25,19 @@ def test_what_the_process_holds_beyond_the_weights_comes_off_the_budget():
 
 
 def test_held_bytes_is_the_resident_memory_and_grows_with_an_allocation():
-    before = held_bytes("cpu")
-    block = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB, touched
-    after = held_bytes("cpu")
-    assert before > 0 and after - before >= 48 * 1024 * 1024
-    del block
+    """64 MiB mapped but untouched are not held; once written they are. Other processes' memory pressure
+    (the kernel reclaiming this process's cold pages between the two reads) can hide a growth, so the
+    check gets three fresh blocks before it fails."""
+    growths = []
+    for _ in range(3):
+        block = torch.empty(64 * 1024 * 1024 // 4)  # 64 MiB: mapped, not yet resident
+        before = held_bytes("cpu")
+        block.fill_(1.0)
+        growths.append(held_bytes("cpu") - before)
+        del block
+        if growths[-1] >= 48 * 1024 * 1024:
+            break
+    assert before > 0 and growths[-1] >= 48 * 1024 * 1024, growths
 
 
 def test_model_shape_with_a_device_reads_what_is_held(causal):

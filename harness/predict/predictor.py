@@ -68,9 +68,11 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
     """Per-example predictions, in batches of at most `batch_size` rows that fit the memory budget;
     `progress(examples done, total)` is called after each batch. Prompts are first fitted to the model
     (harness.predict.truncation): cut where the suite's `truncate` says (counted in `stats.truncated`), an
-    error prediction where a prompt does not fit the model's context. The model attends through
-    harness.predict.attention's grouped attention while predicting (same logits, no copied heads)."""
+    error prediction where a prompt does not fit the model's context. While predicting, the model attends
+    through harness.predict.attention (same logits, no copied heads) and its output head runs through
+    harness.predict.head (oneDNN on the CPU)."""
     from harness.predict.attention import grouped_attention
+    from harness.predict.head import packed_head
     from harness.predict.truncation import fit_examples, with_fitted
 
     stats = stats if stats is not None else DecodingStats()
@@ -84,7 +86,7 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
         return _predict_fitted(predictor, suite, kept, [f.text for f in fits], [f.tokens for f in fits],
                                (batch_size, max_memory_gb), stats, speculate, done)
 
-    with grouped_attention(predictor.model):
+    with grouped_attention(predictor.model), packed_head(predictor.model):
         return with_fitted(examples, fitted, failed, run, progress)
 
 
