@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from predict_helper import generations
 
-from harness.predict import attention, predict
+from harness.predict import attention
 from harness.predict.attention import grouped_attention, grouped_sdpa, switchable
 from harness.predict.choices import cache_argument
 
@@ -78,16 +79,12 @@ def test_the_model_is_switched_back_after_the_block_and_after_an_error(causal):
 
 
 def test_predict_attends_in_place_and_gives_what_plain_attention_gives(causal, make_suite, calls, monkeypatch):
-    from harness.predict import Predictor
-
     suite = make_suite("generation")
-    predictor = Predictor(causal.model, causal.tokenizer, "causal", "cpu")
-    examples = suite.examples("test", 6)
-    grouped = [p.output for p in predict(predictor, suite, examples, 4)]
+    grouped = generations(causal, suite)
     assert calls["in_place"] > 0
     assert causal.model.config._attn_implementation == "sdpa"
     monkeypatch.setattr(attention, "switchable", lambda model: False)
-    plain = [p.output for p in predict(predictor, suite, examples, 4)]
+    plain = generations(causal, suite)
     assert grouped == plain
 
 

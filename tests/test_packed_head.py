@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from predict_helper import generations
 
 from harness.predict import head as head_module
-from harness.predict import predict
 from harness.predict.head import packed_head
 
 
@@ -69,14 +69,10 @@ def test_heads_others_replaced_or_not_float32_are_left_alone(causal, monkeypatch
 
 
 def test_predict_uses_it_and_gives_what_the_dense_head_gives(causal, make_suite, packed_calls, monkeypatch):
-    from harness.predict import Predictor
-
     suite = make_suite("generation")
-    predictor = Predictor(causal.model, causal.tokenizer, "causal", "cpu")
-    examples = suite.examples("test", 6)
-    packed = [p.output for p in predict(predictor, suite, examples, 4)]
+    packed = generations(causal, suite)
     assert packed_calls["n"] > 0
     assert "forward" not in vars(causal.model.get_output_embeddings())
     monkeypatch.setattr(head_module, "_plain_head", lambda model: None)
-    dense = [p.output for p in predict(predictor, suite, examples, 4)]
+    dense = generations(causal, suite)
     assert packed == dense
