@@ -30,6 +30,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from harness.predict.choices import unwrapped
+
 NAME = "harness_grouped_sdpa"
 
 
@@ -62,10 +64,10 @@ AttentionMaskInterface.register(NAME, sdpa_mask)
 @contextmanager
 def grouped_attention(model: Any) -> Iterator[bool]:
     """Within the block, `model` attends with `grouped_sdpa` where it would use `sdpa`; yields whether it does."""
-    config = _config(model)
-    if config is None or not switchable(model):
+    if not switchable(model):
         yield False
         return
+    config = unwrapped(model).config
     config._attn_implementation = NAME
     try:
         yield True
@@ -75,16 +77,11 @@ def grouped_attention(model: Any) -> Iterator[bool]:
 
 def switchable(model: Any) -> bool:
     """`sdpa` attention, no sub-configs, and modelling code that knows attention only by its interface."""
-    config = _config(model)
+    base = unwrapped(model)
+    config = getattr(base, "config", None)
     if config is None or getattr(config, "_attn_implementation", None) != "sdpa" or config.sub_configs:
         return False
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return _dispatches_by_interface(type(base).__module__)
-
-
-def _config(model: Any) -> Any:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(base, "config", None)
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,9 +28,14 @@ def cache_of(output: Any) -> Any:
     return cache if cache is not None else output.past_key_values
 
 
+def unwrapped(model: Any) -> Any:
+    """The transformers model under a peft wrapper (the model itself when there is none)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def cache_argument(model: Any) -> str:
     """transformers renamed `past_key_values` to `cache`; use whichever the model's forward takes."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrapped(model)
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
@@ -40,8 +45,7 @@ def last_logits_only(model: Any) -> dict:
     The context pass reads nothing but the last position's logits; the LM head over every other
     position is wasted work (about a fifth of a small model's forward, whose vocabulary is large).
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    parameters = inspect.signature(base.forward).parameters
+    parameters = inspect.signature(unwrapped(model).forward).parameters
     for name in ("logits_to_keep", "num_logits_to_keep"):
         if name in parameters:
             return {name: 1}

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from harness.predict.choices import unwrapped
+
 
 @contextmanager
 def packed_head(model: Any) -> Iterator[bool]:
@@ -49,8 +51,7 @@ def packed_head(model: Any) -> Iterator[bool]:
 
 
 def _plain_head(model: Any) -> torch.nn.Linear | None:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    getter = getattr(base, "get_output_embeddings", None)
+    getter = getattr(unwrapped(model), "get_output_embeddings", None)
     head = getter() if callable(getter) else None
     if type(head) is not torch.nn.Linear or "forward" in vars(head) or not torch.backends.mkldnn.is_available():
         return None
