@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from harness.predict.choices import unwrapped
+from harness.predict.linears import onednn_linear
 
 
 @contextmanager
@@ -41,7 +42,7 @@ def packed_head(model: Any) -> Iterator[bool]:
     def forward(hidden: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() or hidden.device.type != "cpu" or hidden.dtype != torch.float32:
             return dense(hidden)
-        return torch._C._nn.mkldnn_linear(hidden.contiguous().to_mkldnn(), weight, bias).to_dense()
+        return onednn_linear(hidden, weight, bias)
 
     head.forward = forward
     try:
