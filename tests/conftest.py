@@ -92,3 +92,19 @@ def make_suite(tmp_path):
         return load_suite(str(tiny_models.write_suite(folder, kind, name, extra)))
 
     return make
+
+
+@pytest.fixture
+def packed_calls(monkeypatch):
+    """How many linear calls went through oneDNN's `mkldnn_linear` (harness.predict.head, .linears)."""
+    import torch
+
+    counted = {"n": 0}
+    original = torch._C._nn.mkldnn_linear
+
+    def spy(*args):
+        counted["n"] += 1
+        return original(*args)
+
+    monkeypatch.setattr(torch._C._nn, "mkldnn_linear", spy)
+    return counted

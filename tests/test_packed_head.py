@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from predict_helper import generations
+from predict_helper import generations, padded_batch
 
 from harness.predict import head as head_module
 from harness.predict.head import packed_head
 
 
-@pytest.fixture
-def packed_calls(monkeypatch):
-    """How many head calls went through oneDNN."""
-    counted = {"n": 0}
-    original = torch._C._nn.mkldnn_linear
-
-    def spy(*args):
-        counted["n"] += 1
-        return original(*args)
-
-    monkeypatch.setattr(torch._C._nn, "mkldnn_linear", spy)
-    return counted
-
-
 @torch.no_grad()
 def test_logits_within_rounding_and_the_same_argmax(causal, packed_calls):
-    model, tokenizer = causal.model, causal.tokenizer
-    tokenizer.padding_side = "left"
-    enc = tokenizer(["the cat sat on the mat", "a b", "hello there"], return_tensors="pt", padding=True)
+    model, enc = causal.model, padded_batch(causal)
     dense = model(**enc).logits
     with packed_head(model) as packed:
         assert packed

@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from predict_helper import generations
+from predict_helper import generations, padded_batch
 
 from harness.predict import linears as linears_module
 from harness.predict.linears import packed_linears
-
-
-@pytest.fixture
-def packed_calls(monkeypatch):
-    """How many linear calls went through oneDNN."""
-    counted = {"n": 0}
-    original = torch._C._nn.mkldnn_linear
-
-    def spy(*args):
-        counted["n"] += 1
-        return original(*args)
-
-    monkeypatch.setattr(torch._C._nn, "mkldnn_linear", spy)
-    return counted
 
 
 def layer_linears(model) -> list[torch.nn.Linear]:
@@ -44,9 +30,7 @@ def assert_restored(model, before: list) -> None:
 
 @torch.no_grad()
 def test_logits_within_rounding_the_same_argmax_and_no_second_copy(causal, packed_calls):
-    model, tokenizer = causal.model, causal.tokenizer
-    tokenizer.padding_side = "left"
-    enc = tokenizer(["the cat sat on the mat", "a b", "hello there"], return_tensors="pt", padding=True)
+    model, enc = causal.model, padded_batch(causal)
     dense = model(**enc).logits
     layers = layer_linears(model)
     with packed_linears(model) as n:
