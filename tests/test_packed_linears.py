@@ -112,12 +112,15 @@ def test_only_what_is_safe_to_pack_is_packed():
     assert linears_module._packable(Tied()) == []
 
 
-def test_lora_layers_pack_their_base_and_adapters_but_not_merged_ones(causal):
+def test_lora_layers_pack_their_base_and_adapters_but_not_merged_ones(causal_dir):
     from peft import LoraConfig, get_peft_model
 
-    model = get_peft_model(causal.model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    from harness import models
+
+    loaded = models.load(str(causal_dir), device="cpu")  # its own: peft freezes the base's parameters
+    model = get_peft_model(loaded.model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     try:
-        ids = causal.tokenizer(["the cat sat"], return_tensors="pt")["input_ids"]
+        ids = loaded.tokenizer(["the cat sat"], return_tensors="pt")["input_ids"]
         wrapped = [m for m in model.modules() if hasattr(m, "base_layer")]
         with torch.no_grad():
             dense = model(input_ids=ids).logits
