@@ -96,15 +96,15 @@ def make_suite(tmp_path):
 
 @pytest.fixture
 def packed_calls(monkeypatch):
-    """How many linear calls went through oneDNN's `mkldnn_linear` (harness.predict.head, .linears)."""
+    """How many linear calls went through oneDNN (harness.predict.linears.onednn_linear, also the head's)."""
     import torch
 
     counted = {"n": 0}
-    original = torch._C._nn.mkldnn_linear
+    original = torch.ops.mkldnn._linear_pointwise
 
     def spy(*args):
         counted["n"] += 1
         return original(*args)
 
-    monkeypatch.setattr(torch._C._nn, "mkldnn_linear", spy)
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
     return counted

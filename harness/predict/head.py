@@ -2,7 +2,7 @@
 
 In a decoding pass the head multiplies a few rows (one per sequence in flight) by the whole
 vocabulary matrix: for SmolLM2 16 x 576 by 576 x 49,152. MKL, behind `torch.nn.functional.linear`,
-is slow at so few rows; oneDNN's `mkldnn_linear` on a copy of the weight in its own format measured
+is slow at so few rows; oneDNN on a copy of the weight in its own format measured
 1.7-2.2x faster here for 1 to 48 rows (7.4 against 4.3 ms for one row, 23.4 against 12.2 ms for 16),
 and is no slower for many. Its sums run in another order, so a logit can differ from MKL's in the
 last bits (about 5e-6 on SmolLM2's logits): an argmax changes only where the top two logits are
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from harness.predict.choices import unwrapped
-from harness.predict.linears import onednn_linear
+from harness.predict.linears import onednn_available, onednn_linear
 
 
 @contextmanager
@@ -36,7 +36,7 @@ def packed_head(model: Any) -> Iterator[bool]:
         yield False
         return
     weight = head.weight.detach().to_mkldnn()
-    bias = head.bias.detach().to_mkldnn() if head.bias is not None else None
+    bias = head.bias.detach() if head.bias is not None else None
     dense = head.forward
 
     def forward(hidden: torch.Tensor) -> torch.Tensor:
@@ -54,7 +54,7 @@ def packed_head(model: Any) -> Iterator[bool]:
 def _plain_head(model: Any) -> torch.nn.Linear | None:
     getter = getattr(unwrapped(model), "get_output_embeddings", None)
     head = getter() if callable(getter) else None
-    if type(head) is not torch.nn.Linear or "forward" in vars(head) or not torch.backends.mkldnn.is_available():
+    if type(head) is not torch.nn.Linear or "forward" in vars(head) or not onednn_available():
         return None
     if head.weight.dtype != torch.float32 or head.weight.device.type != "cpu":
         return None

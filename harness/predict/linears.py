@@ -2,7 +2,7 @@
 
 A decoding pass multiplies a few rows (one or a few per sequence in flight) by every layer's weight.
 MKL, behind `torch.nn.functional.linear`, repacks the weight at every call and is slow at so few
-rows; oneDNN's `mkldnn_linear` on a weight held in its own (prepacked) format is 1.4-2x faster
+rows; oneDNN on a weight held in its own (prepacked) format is 1.4-2x faster
 there and no slower for a prefill's many rows: on SmolLM2, 32 SAMSum dialogues through `predict`
 took 29.2 s instead of 39.5 s, with 32/32 outputs the same (bench/RESULTS.md). Its sums run in
 another order, so an output can differ from MKL's in the last bits (about 1e-6 relative): an argmax
@@ -35,11 +35,17 @@ from typing import Any
 import torch
 
 from harness.predict.choices import unwrapped
+from harness.predict.memory import release_freed_memory
 
 
 def onednn_linear(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """`hidden @ weight.T + bias` through oneDNN, for a weight (and bias) already in oneDNN's format."""
-    return torch._C._nn.mkldnn_linear(hidden.contiguous().to_mkldnn(), weight, bias).to_dense()
+    """`hidden @ weight.T + bias` through oneDNN for a weight in oneDNN's format (a dense bias): torch's own
+    prepacked-linear operator, which reads and writes dense tensors (no copy of the rows in or out)."""
+    return torch.ops.mkldnn._linear_pointwise(hidden.contiguous(), weight, bias, "none", [], "")
+
+
+def onednn_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 @dataclass
@@ -56,6 +62,7 @@ def packed_linears(model: Any) -> Iterator[int]:
         with torch.inference_mode(False), torch.no_grad():
             for layer in _packable(unwrapped(model)):
                 packed.append(_pack(layer))
+        release_freed_memory()  # the dense weights just let go
         yield len(packed)
     finally:
         with torch.inference_mode(False), torch.no_grad():
@@ -67,15 +74,14 @@ def packed_linears(model: Any) -> Iterator[int]:
 
 def _pack(layer: torch.nn.Linear) -> _Packed:
     weight = layer.weight.detach().to_mkldnn()
-    bias = layer.bias.detach().to_mkldnn() if layer.bias is not None else None
+    bias = layer.bias.detach() if layer.bias is not None else None
 
     def forward(hidden: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
             raise RuntimeError("harness.predict.linears: a layer packed for prediction was called with "
                                "gradients; run it outside `packed_linears`")
         if hidden.device.type != "cpu" or hidden.dtype != torch.float32:
-            dense_bias = bias.to_dense() if bias is not None else None
-            return torch.nn.functional.linear(hidden, weight.to_dense().to(hidden), dense_bias)
+            return torch.nn.functional.linear(hidden, weight.to_dense().to(hidden), bias)
         return onednn_linear(hidden, weight, bias)
 
     layer.weight.data = torch.full((), float("nan"), dtype=weight.dtype).expand(layer.weight.shape)
@@ -84,7 +90,7 @@ def _pack(layer: torch.nn.Linear) -> _Packed:
 
 
 def _packable(model: torch.nn.Module) -> list[torch.nn.Linear]:
-    if not torch.backends.mkldnn.is_available():
+    if not onednn_available():
         return []
     getter = getattr(model, "get_output_embeddings", None)
     head = getter() if callable(getter) else None
