@@ -146,3 +146,36 @@ def test_predict_uses_it_and_gives_what_the_dense_layers_give(causal, make_suite
     monkeypatch.setattr("harness.predict.head._plain_head", lambda model: None)
     dense = generations(causal, suite)
     assert packed == dense
+
+
+GROWTH = """
+import os, sys
+if sys.argv[1] != "default":
+    os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = os.environ["LRU_CACHE_CAPACITY"] = sys.argv[1]
+import torch
+from harness.predict.linears import onednn_linear
+from harness.predict.memory import held_bytes, release_freed_memory
+torch.set_num_threads(1)
+weights = [torch.randn(1536, 576).to_mkldnn(), torch.randn(576, 1536).to_mkldnn()]
+release_freed_memory()
+before = held_bytes("cpu")
+for rows in range(1, 400):
+    for weight in weights:
+        onednn_linear(torch.randn(rows, weight.shape[1]), weight, None)
+release_freed_memory()
+print((held_bytes("cpu") - before) / 2**20)
+"""
+
+
+def test_calls_of_many_shapes_keep_the_caches_bounded():
+    """800 calls of 798 shapes (as prefill passes have): oneDNN's caches as this module bounds them, against
+    the library's default of 1,024 entries each."""
+    import subprocess
+    import sys
+
+    def growth(capacity: str) -> float:
+        out = subprocess.run([sys.executable, "-c", GROWTH, capacity], capture_output=True, text=True, check=True)
+        return float(out.stdout.strip())
+
+    bounded, unbounded = growth("default"), growth("1024")
+    assert bounded < 100 and unbounded > bounded + 100, (bounded, unbounded)

@@ -20,12 +20,19 @@ other parameter shares (tied weights; the output head is harness.predict.head's)
 `forward` reads nothing of the weight but its dtype, device or shape, and no peft layer that is
 merged or uses a variant (DoRA) that reads the base weight. Calls with gradients inside the block
 raise: predictions run without them, and a packed weight has none.
+
+oneDNN keeps what it built for each shape of a call (a primitive, and torch's ideep layer a computation
+around it), up to 1,024 of each by default. Prefill passes have a new number of rows almost every time,
+and each entry holds 0.2-0.5 MB, so on 100 long documents the caches grew by 0.5 GB. Importing this
+module bounds both to CACHE_ENTRIES (`ONEDNN_PRIMITIVE_CACHE_CAPACITY`, `LRU_CACHE_CAPACITY`; a value the
+environment already sets is kept): the shapes of decoding passes, which repeat, stay cached.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +43,10 @@ import torch
 
 from harness.predict.choices import unwrapped
 from harness.predict.memory import release_freed_memory
+
+CACHE_ENTRIES = 128  # per oneDNN cache: about 64 MB at most, where 1,024 held 0.5 GB
+for _cache in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):  # read when oneDNN first runs
+    os.environ.setdefault(_cache, str(CACHE_ENTRIES))
 
 
 def onednn_linear(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
