@@ -12,8 +12,9 @@ from harness.predict.linears import packed_linears
 
 
 def layer_linears(model) -> list[torch.nn.Linear]:
-    head = model.get_output_embeddings()
-    return [m for m in model.modules() if type(m) is torch.nn.Linear and m is not head]
+    """The plain linear layers, but a head tied to the input embeddings (its weight is theirs)."""
+    tied = model.get_input_embeddings().weight
+    return [m for m in model.modules() if type(m) is torch.nn.Linear and m.weight is not tied]
 
 
 def state(model) -> list:
@@ -143,7 +144,6 @@ def test_predict_uses_it_and_gives_what_the_dense_layers_give(causal, make_suite
     assert packed_calls["n"] > 0
     assert_restored(causal.model, before)
     monkeypatch.setattr(linears_module, "_packable", lambda model: [])
-    monkeypatch.setattr("harness.predict.head._plain_head", lambda model: None)
     dense = generations(causal, suite)
     assert packed == dense
 

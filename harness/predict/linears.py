@@ -16,7 +16,7 @@ happen shows as NaN instead of passing unnoticed) and swaps the layer's `forward
 ends, also on an error, each weight is unpacked into a fresh dense tensor (the same values, bit for
 bit) and the class's `forward` comes back. It packs only what is safe to pack: a plain
 `torch.nn.Linear` in float32 on the CPU whose `forward` nobody else has replaced, whose weight no
-other parameter shares (tied weights; the output head is harness.predict.head's), whose parent's
+other parameter shares (tied weights, such as an output head tied to the embeddings), whose parent's
 `forward` reads nothing of the weight but its dtype, device or shape, and no peft layer that is
 merged or uses a variant (DoRA) that reads the base weight. Calls with gradients inside the block
 raise: predictions run without them, and a packed weight has none.
@@ -103,15 +103,13 @@ def _pack(layer: torch.nn.Linear) -> _Packed:
 def _packable(model: torch.nn.Module) -> list[torch.nn.Linear]:
     if not onednn_available():
         return []
-    getter = getattr(model, "get_output_embeddings", None)
-    head = getter() if callable(getter) else None
     uses: dict[int, int] = {}
     for _, param in model.named_parameters(remove_duplicate=False):
         uses[param.untyped_storage().data_ptr()] = uses.get(param.untyped_storage().data_ptr(), 0) + 1
     found = []
     for parent in model.modules():
         for name, child in parent.named_children():
-            if child is head or type(child) is not torch.nn.Linear or "forward" in vars(child):
+            if type(child) is not torch.nn.Linear or "forward" in vars(child):
                 continue
             weight = child.weight
             if weight.dtype != torch.float32 or weight.device.type != "cpu" or weight.dim() != 2:
