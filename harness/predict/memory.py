@@ -15,9 +15,6 @@ as an encoder's head model; allocated memory on CUDA) is taken off it before bat
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,24 +114,3 @@ def budget_bytes(max_memory_gb: float | None, device: str) -> int:
     if max_memory_gb is not None:
         return int(max_memory_gb * GIB)
     return int(DEFAULT_SHARE * machine_bytes(device))
-
-
-def release_freed_memory() -> None:
-    """Give the memory the process has freed back to the system (glibc's `malloc_trim`), where there is glibc.
-
-    glibc keeps freed blocks for reuse; after predictions (a key-value cache, a layer's weights repacked,
-    harness.predict.linears) it can keep a gigabyte that no tensor holds. Resident memory is what the
-    budget takes as held, and what a machine runs out of, so predicting hands it back when it ends and
-    after packing. Elsewhere (another C library, another system) this does nothing."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.lru_cache(maxsize=1)
-def _malloc_trim() -> Any:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return None
