@@ -69,12 +69,10 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
     `progress(examples done, total)` is called after each batch. Prompts are first fitted to the model
     (harness.predict.truncation): cut where the suite's `truncate` says (counted in `stats.truncated`), an
     error prediction where a prompt does not fit the model's context. While predicting, the model attends
-    through harness.predict.attention (same logits, no copied heads), and its linear layers run through
-    oneDNN on the CPU (harness.predict.linears). Blocks of a megabyte or more are mapped on their own
-    and memory freed meanwhile goes back to the system when it ends (harness.predict.allocator)."""
-    from harness.predict.allocator import large_blocks_mapped, release_freed_memory
+    through harness.predict.attention (same logits, no copied heads) and its output head runs through
+    harness.predict.head (oneDNN on the CPU)."""
     from harness.predict.attention import grouped_attention
-    from harness.predict.linears import packed_linears
+    from harness.predict.head import packed_head
     from harness.predict.truncation import fit_examples, with_fitted
 
     stats = stats if stats is not None else DecodingStats()
@@ -88,11 +86,8 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
         return _predict_fitted(predictor, suite, kept, [f.text for f in fits], [f.tokens for f in fits],
                                (batch_size, max_memory_gb), stats, speculate, done)
 
-    try:
-        with large_blocks_mapped(), grouped_attention(predictor.model), packed_linears(predictor.model):
-            return with_fitted(examples, fitted, failed, run, progress)
-    finally:
-        release_freed_memory()
+    with grouped_attention(predictor.model), packed_head(predictor.model):
+        return with_fitted(examples, fitted, failed, run, progress)
 
 
 def _predict_fitted(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],
