@@ -92,3 +92,19 @@ def make_suite(tmp_path):
         return load_suite(str(tiny_models.write_suite(folder, kind, name, extra)))
 
     return make
+
+
+@pytest.fixture
+def packed_calls(monkeypatch):
+    """How many linear calls went through oneDNN (harness.predict.linears.onednn_linear, also the head's)."""
+    import torch
+
+    counted = {"n": 0}
+    original = torch.ops.mkldnn._linear_pointwise
+
+    def spy(*args):
+        counted["n"] += 1
+        return original(*args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
+    return counted

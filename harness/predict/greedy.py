@@ -160,6 +160,14 @@ def prefill_chunks(group: list[int], lengths: list[int]) -> list[list[int]]:
 
 def _prefill_rows(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                   prefix: Any) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    from harness.predict.allocator import large_blocks_mapped
+
+    with large_blocks_mapped():  # its passing states are freed among its lasting keys and values
+        return _prefill_pass(model, input_ids, attention_mask, prefix)
+
+
+def _prefill_pass(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                  prefix: Any) -> tuple[torch.Tensor, Any, torch.Tensor]:
     if prefix is not None:
         from harness.predict.prefix import prefill_after
 

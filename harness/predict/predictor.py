@@ -69,10 +69,12 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
     `progress(examples done, total)` is called after each batch. Prompts are first fitted to the model
     (harness.predict.truncation): cut where the suite's `truncate` says (counted in `stats.truncated`), an
     error prediction where a prompt does not fit the model's context. While predicting, the model attends
-    through harness.predict.attention (same logits, no copied heads) and its output head runs through
-    harness.predict.head (oneDNN on the CPU)."""
+    through harness.predict.attention (same logits, no copied heads), and its linear layers run through
+    oneDNN on the CPU (harness.predict.linears). Memory freed meanwhile goes back to the system when it
+    ends (harness.predict.allocator)."""
+    from harness.predict.allocator import release_freed_memory
     from harness.predict.attention import grouped_attention
-    from harness.predict.head import packed_head
+    from harness.predict.linears import packed_linears
     from harness.predict.truncation import fit_examples, with_fitted
 
     stats = stats if stats is not None else DecodingStats()
@@ -86,8 +88,11 @@ def predict(predictor: Predictor, suite: Suite, examples: list[Example], batch_s
         return _predict_fitted(predictor, suite, kept, [f.text for f in fits], [f.tokens for f in fits],
                                (batch_size, max_memory_gb), stats, speculate, done)
 
-    with grouped_attention(predictor.model), packed_head(predictor.model):
-        return with_fitted(examples, fitted, failed, run, progress)
+    try:
+        with grouped_attention(predictor.model), packed_linears(predictor.model):
+            return with_fitted(examples, fitted, failed, run, progress)
+    finally:
+        release_freed_memory()
 
 
 def _predict_fitted(predictor: Predictor, suite: Suite, examples: list[Example], prompts: list[str],

@@ -28,7 +28,8 @@ from harness.provenance import versions
 from harness.suites import Suite
 
 CodePath = Literal["evaluate", "train", "lmeval"]
-CODE_PATHS: dict[CodePath, int] = {"evaluate": 2, "train": 1, "lmeval": 1}  # evaluate 2: inputs cut only by `truncate`
+CODE_PATHS: dict[CodePath, int] = {"evaluate": 3, "train": 1, "lmeval": 1}
+# evaluate 2: inputs cut only by `truncate`; 3: output head and linear layers through oneDNN on the CPU
 # suite settings that do not change the training examples (the rest, and the train/validation rows, do)
 NOT_TRAINING = {"description", "checks", "metrics", "generation", "truncate"}
 EVALUATION_FIELDS = ("batch_size", "max_examples", "bootstrap_resamples", "confidence", "max_failure_rate",
